@@ -1,0 +1,59 @@
+# Driftline: `make demo` and `make test` are the two commands a newcomer needs.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-unit test-integration test-e2e lint typecheck infra-up infra-down infra-status schemas bench clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install Driftline with its dev tools
+
+infra-up: install ## start Kafka, PostgreSQL and MinIO locally (fetched/built on first use)
+	$(BIN)/driftline infra up
+
+infra-down: install
+	$(BIN)/driftline infra down
+
+infra-status: install
+	$(BIN)/driftline infra status
+
+demo: install ## bring everything up and run a sample mission end to end
+	$(BIN)/driftline demo $(DEMO_ARGS)
+
+test: install ## the whole suite: lint, types, unit, integration, e2e (real services)
+	$(BIN)/ruff check src workers tests bench
+	$(BIN)/mypy src workers
+	$(BIN)/pytest -q -p no:cacheprovider
+
+test-unit: install
+	$(BIN)/pytest -q tests/unit
+
+test-integration: install
+	$(BIN)/pytest -q tests/integration
+
+test-e2e: install
+	$(BIN)/pytest -q tests/e2e
+
+lint: install
+	$(BIN)/ruff check src workers tests bench
+	$(BIN)/ruff format --check src workers tests bench
+
+typecheck: install
+	$(BIN)/mypy src workers
+
+schemas: install ## regenerate the published JSON Schemas and AsyncAPI document
+	$(BIN)/driftline schemas write
+
+bench: install
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
