@@ -150,7 +150,9 @@ class DeadLetterReplay(Base):
     dlq_partition: Mapped[int] = mapped_column(Integer, primary_key=True)
     dlq_offset: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     event_id: Mapped[str | None] = mapped_column(String(64))
-    replayed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    replayed_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
 
 
 class WebhookDelivery(Base):

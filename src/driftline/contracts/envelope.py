@@ -1,0 +1,124 @@
+"""CloudEvents 1.0 in Kafka binary mode: the data is the value, the attributes are `ce_` headers."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Generic, TypeVar
+
+from pydantic import ValidationError
+
+from driftline.contracts.events import EVENTS_BY_TYPE, EventData
+from driftline.errors import UnparseableRecordError
+
+D = TypeVar("D", bound=EventData)
+
+Headers = Sequence[tuple[str, bytes]]
+
+
+def new_traceparent() -> str:
+    """A fresh W3C trace context (version 00, sampled)."""
+    return f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-01"
+
+
+def child_traceparent(parent: str | None) -> str:
+    """The same trace with a new span id, so every stage hop stays in one trace."""
+    parts = (parent or "").split("-")
+    if len(parts) == 4 and len(parts[1]) == 32:
+        return f"00-{parts[1]}-{os.urandom(8).hex()}-{parts[3]}"
+    return new_traceparent()
+
+
+@dataclass(frozen=True)
+class Envelope(Generic[D]):
+    """An event with its CloudEvents attributes."""
+
+    data: D
+    source: str
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    traceparent: str = field(default_factory=new_traceparent)
+
+    @property
+    def type(self) -> str:
+        return self.data.ce_type
+
+    @property
+    def subject(self) -> str:
+        return str(self.data.mission_id)
+
+    @property
+    def key(self) -> bytes:
+        """The Kafka key: the mission id, so one mission's events stay in order."""
+        return self.subject.encode()
+
+    def value(self) -> bytes:
+        return self.data.model_dump_json().encode()
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        time = self.time.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return [
+            ("ce_specversion", b"1.0"),
+            ("ce_id", str(self.id).encode()),
+            ("ce_source", self.source.encode()),
+            ("ce_type", self.type.encode()),
+            ("ce_time", time.encode()),
+            ("ce_subject", self.subject.encode()),
+            ("content-type", b"application/json"),
+            ("traceparent", self.traceparent.encode()),
+        ]
+
+    def with_data(self, data: D) -> Envelope[D]:
+        return replace(self, data=data)
+
+
+def stage_source(stage: str) -> str:
+    return f"/driftline/{stage}"
+
+
+def follow(data: D, *, cause: Envelope[EventData], stage: str) -> Envelope[D]:
+    """An event emitted because of `cause`: same trace, source of the emitting stage.
+
+    The id is derived from the cause's id and the new type so a stage that runs twice
+    for the same input (after a crash before commit) emits the very same event ids.
+    """
+    event_id = uuid.uuid5(cause.id, data.ce_type)
+    return Envelope(
+        data=data,
+        source=stage_source(stage),
+        id=event_id,
+        traceparent=child_traceparent(cause.traceparent),
+    )
+
+
+def header_map(headers: Headers | None) -> dict[str, str]:
+    """Kafka headers as text, last value wins; undecodable values become replacement text."""
+    return {k: (v or b"").decode("utf-8", "replace") for k, v in (headers or ())}
+
+
+def parse_record(headers: Headers | None, value: bytes | None) -> Envelope[EventData]:
+    """Read a Kafka record as a known event, or raise UnparseableRecordError saying why."""
+    attrs = header_map(headers)
+    if attrs.get("ce_specversion") != "1.0":
+        raise UnparseableRecordError("missing or unsupported ce_specversion header")
+    ce_type = attrs.get("ce_type", "")
+    model = EVENTS_BY_TYPE.get(ce_type)
+    if model is None:
+        raise UnparseableRecordError(f"unknown ce_type {ce_type!r}")
+    try:
+        event_id = uuid.UUID(attrs["ce_id"])
+        time = datetime.fromisoformat(attrs["ce_time"].replace("Z", "+00:00"))
+        data = model.model_validate(json.loads(value or b""))
+    except (KeyError, ValueError, ValidationError) as exc:
+        raise UnparseableRecordError(f"{type(exc).__name__}: {exc}") from exc
+    return Envelope(
+        data=data,
+        source=attrs.get("ce_source", ""),
+        id=event_id,
+        time=time,
+        traceparent=attrs.get("traceparent") or new_traceparent(),
+    )

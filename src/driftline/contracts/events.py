@@ -1,0 +1,168 @@
+"""Event data models, one small class per message, version in the type name.
+
+A breaking change makes a new `...V2` class with a `.v2` type; these never change in place.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from driftline.contracts.missions import MissionCreate, MissionStatus
+
+
+class EventData(BaseModel):
+    """Base of every event's data; `ce_type`, `topic` and `source` describe where it travels."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ce_type: ClassVar[str]
+    topic: ClassVar[str]  # suffix after the configured prefix
+
+    mission_id: uuid.UUID
+    tenant: str
+
+
+class ArtifactRef(BaseModel):
+    """A stored artifact as downstream consumers see it."""
+
+    name: str
+    media_type: str
+    href: str
+    bytes: int
+    sha256: str
+
+
+class ForcingUsed(BaseModel):
+    """One forcing subset a simulation drifts on."""
+
+    variable: str = Field(description="current, wind or stokes")
+    source: str
+    key: str = Field(description="Object-store key of the subset NetCDF.")
+    synthetic: bool = False
+
+
+class Centroid(BaseModel):
+    lat: float
+    lon: float
+    time: datetime | None = None
+
+
+class MissionSummary(BaseModel):
+    """The figures a coordinator reads first."""
+
+    particles_total: int
+    particles_active: int
+    particles_stranded: int
+    fraction_afloat: float
+    centroid: Centroid
+    area_km2: dict[str, float] = Field(
+        description="Containment polygon areas keyed '50','90','95'."
+    )
+    forcing: list[ForcingUsed] = Field(default_factory=list)
+    synthetic_forcing: bool = False
+
+
+class MissionRequestedV1(EventData):
+    ce_type: ClassVar[str] = "driftline.mission.requested.v1"
+    topic: ClassVar[str] = "missions.requested"
+
+    requested_at: datetime
+    request: MissionCreate
+
+
+class MissionValidatedV1(EventData):
+    ce_type: ClassVar[str] = "driftline.mission.validated.v1"
+    topic: ClassVar[str] = "missions.validated"
+
+    request: MissionCreate
+    object_type_id: int
+    object_type_key: str
+    seed: int
+
+
+class ForcingReadyV1(EventData):
+    ce_type: ClassVar[str] = "driftline.forcing.ready.v1"
+    topic: ClassVar[str] = "forcing.ready"
+
+    request: MissionCreate
+    object_type_id: int
+    seed: int
+    forcing: list[ForcingUsed]
+
+
+class SimulationCompletedV1(EventData):
+    ce_type: ClassVar[str] = "driftline.simulation.completed.v1"
+    topic: ClassVar[str] = "simulations.completed"
+
+    request: MissionCreate
+    particles_key: str
+    particles_total: int
+    particles_active: int
+    particles_stranded: int
+    forcing: list[ForcingUsed]
+
+
+class ResultsReadyV1(EventData):
+    ce_type: ClassVar[str] = "driftline.results.ready.v1"
+    topic: ClassVar[str] = "results.ready"
+
+    request: MissionCreate
+    artifacts: list[ArtifactRef]
+    summary: MissionSummary
+
+
+class MissionCompletedV1(EventData):
+    """Public: the answer. Downstream consumers need nothing else."""
+
+    ce_type: ClassVar[str] = "driftline.mission.completed.v1"
+    topic: ClassVar[str] = "missions.completed"
+
+    name: str
+    external_ref: str | None = None
+    completed_at: datetime
+    artifacts: list[ArtifactRef]
+    summary: MissionSummary
+
+
+class MissionFailedV1(EventData):
+    """Public: the mission cannot be answered, with a machine code and a sentence."""
+
+    ce_type: ClassVar[str] = "driftline.mission.failed.v1"
+    topic: ClassVar[str] = "missions.failed"
+
+    stage: str
+    reason: str
+    detail: str
+    failed_at: datetime
+
+
+class MissionStatusV1(EventData):
+    """Public: every state change of a mission."""
+
+    ce_type: ClassVar[str] = "driftline.mission.status.v1"
+    topic: ClassVar[str] = "missions.status"
+
+    status: MissionStatus
+    stage: str
+    progress: float
+    detail: str | None = None
+    at: datetime
+    extra: dict[str, Any] | None = None
+
+
+EVENT_TYPES: tuple[type[EventData], ...] = (
+    MissionRequestedV1,
+    MissionValidatedV1,
+    ForcingReadyV1,
+    SimulationCompletedV1,
+    ResultsReadyV1,
+    MissionCompletedV1,
+    MissionFailedV1,
+    MissionStatusV1,
+)
+
+EVENTS_BY_TYPE: dict[str, type[EventData]] = {cls.ce_type: cls for cls in EVENT_TYPES}

@@ -1,0 +1,247 @@
+"""Mission use cases behind the API: submit (with Idempotency-Key), read, list, cancel."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, select
+from sqlalchemy.dialects.postgresql import insert
+
+from driftline.contracts.envelope import Envelope, stage_source
+from driftline.contracts.events import MissionRequestedV1
+from driftline.contracts.missions import (
+    FailureInfo,
+    Link,
+    MissionAccepted,
+    MissionCreate,
+    MissionPublic,
+    MissionStatus,
+    utcnow,
+)
+from driftline.db.models import IdempotencyKey, Mission, MissionStatusChange
+from driftline.db.unit_of_work import Database, UnitOfWork
+
+#: An in-flight idempotency claim older than this is taken over (its request died).
+IN_FLIGHT_EXPIRY = timedelta(minutes=2)
+
+
+class IdempotencyConflict(Exception):
+    """Same key, but the first request with it is still being processed (409)."""
+
+
+class IdempotencyMismatch(Exception):
+    """Same key, other body (422)."""
+
+
+@dataclass(frozen=True)
+class Submitted:
+    accepted: MissionAccepted
+    replayed: bool
+
+
+def mission_links(base_url: str, mission_id: uuid.UUID) -> dict[str, Link]:
+    root = f"{base_url.rstrip('/')}/v1/missions/{mission_id}"
+    return {
+        "self": Link(href=root),
+        "results": Link(href=f"{root}/results"),
+        "events": Link(href=f"{root}/events"),
+    }
+
+
+def request_fingerprint(body: MissionCreate) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def submit_mission(
+    db: Database,
+    *,
+    tenant: str,
+    body: MissionCreate,
+    traceparent: str,
+    base_url: str,
+    idempotency_key: str | None,
+) -> Submitted:
+    """Store the mission and its `requested` event in one transaction; honour Idempotency-Key."""
+    fingerprint = request_fingerprint(body)
+    if idempotency_key is not None:
+        replay = await _claim_idempotency_key(db, tenant, idempotency_key, fingerprint)
+        if replay is not None:
+            return Submitted(accepted=replay, replayed=True)
+    mission_id = uuid.uuid4()
+    now = utcnow()
+    accepted = MissionAccepted(
+        id=mission_id, status=MissionStatus.ACCEPTED, links=mission_links(base_url, mission_id)
+    )
+    async with db.unit_of_work() as uow:
+        mission = Mission(
+            id=mission_id,
+            tenant=tenant,
+            name=body.name,
+            external_ref=body.external_ref,
+            request=body.model_dump(mode="json"),
+            status=MissionStatus.ACCEPTED.value,
+            stage="api",
+            progress=0.0,
+            traceparent=traceparent,
+            created_at=now,
+            updated_at=now,
+        )
+        uow.session.add(mission)
+        await uow.session.flush()
+        requested = MissionRequestedV1(
+            mission_id=mission_id, tenant=tenant, requested_at=now, request=body
+        )
+        uow.publish(Envelope(data=requested, source=stage_source("api"), traceparent=traceparent))
+        await uow.change_status(
+            mission, MissionStatus.ACCEPTED, stage="api", cause=None, traceparent=traceparent
+        )
+        if idempotency_key is not None:
+            row = await uow.session.get(IdempotencyKey, (tenant, idempotency_key))
+            assert row is not None
+            row.state = "done"
+            row.mission_id = mission_id
+            row.response_status = 202
+            row.response_body = accepted.model_dump(mode="json")
+    return Submitted(accepted=accepted, replayed=False)
+
+
+async def _claim_idempotency_key(
+    db: Database, tenant: str, key: str, fingerprint: str
+) -> MissionAccepted | None:
+    """Claim `key` for this request, or return the first answer given under it."""
+    async with db.unit_of_work() as uow:
+        await uow.session.execute(
+            delete(IdempotencyKey).where(
+                IdempotencyKey.tenant == tenant,
+                IdempotencyKey.key == key,
+                IdempotencyKey.state == "in_flight",
+                IdempotencyKey.created_at < utcnow() - IN_FLIGHT_EXPIRY,
+            )
+        )
+        inserted = (
+            await uow.session.execute(
+                insert(IdempotencyKey)
+                .values(tenant=tenant, key=key, request_hash=fingerprint, state="in_flight")
+                .on_conflict_do_nothing()
+                .returning(IdempotencyKey.key)
+            )
+        ).first()
+        if inserted is not None:
+            return None
+        existing = await uow.session.get(IdempotencyKey, (tenant, key))
+    assert existing is not None
+    if existing.request_hash != fingerprint:
+        raise IdempotencyMismatch(key)
+    if existing.state != "done" or existing.response_body is None:
+        raise IdempotencyConflict(key)
+    return MissionAccepted.model_validate(existing.response_body)
+
+
+def to_public(mission: Mission, base_url: str) -> MissionPublic:
+    failure = None
+    if mission.failure_reason:
+        failure = FailureInfo(
+            stage=mission.failure_stage or "",
+            reason=mission.failure_reason,
+            detail=mission.failure_detail or "",
+        )
+    return MissionPublic(
+        id=mission.id,
+        name=mission.name,
+        external_ref=mission.external_ref,
+        status=MissionStatus(mission.status),
+        stage=mission.stage,
+        progress=mission.progress,
+        request=mission.request,
+        failure=failure,
+        created_at=mission.created_at,
+        updated_at=mission.updated_at,
+        completed_at=mission.completed_at,
+        links=mission_links(base_url, mission.id),
+    )
+
+
+async def get_owned(uow: UnitOfWork, tenant: str, mission_id: uuid.UUID) -> Mission | None:
+    """The mission if `tenant` owns it; another tenant's mission is simply not there."""
+    mission = await uow.get_mission(mission_id)
+    if mission is None or mission.tenant != tenant:
+        return None
+    return mission
+
+
+def encode_cursor(created_at: datetime, mission_id: uuid.UUID) -> str:
+    raw = f"{created_at.isoformat()}|{mission_id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """Raises ValueError on a cursor this API did not hand out."""
+    created, mid = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+    return datetime.fromisoformat(created), uuid.UUID(mid)
+
+
+async def list_missions(
+    uow: UnitOfWork, tenant: str, *, limit: int, cursor: str | None, status: str | None
+) -> tuple[list[Mission], str | None]:
+    """The tenant's missions, newest first, one page at a time."""
+    stmt = select(Mission).where(Mission.tenant == tenant)
+    if status:
+        stmt = stmt.where(Mission.status == status)
+    if cursor:
+        created, mid = decode_cursor(cursor)
+        stmt = stmt.where(
+            or_(Mission.created_at < created, and_(Mission.created_at == created, Mission.id < mid))
+        )
+    stmt = stmt.order_by(Mission.created_at.desc(), Mission.id.desc()).limit(limit + 1)
+    rows = list((await uow.session.execute(stmt)).scalars().all())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id)
+    return rows, next_cursor
+
+
+async def cancel_mission(db: Database, tenant: str, mission_id: uuid.UUID) -> Mission | None:
+    """Cancel unless already final; later stages skip a cancelled mission."""
+    async with db.unit_of_work() as uow:
+        mission = await uow.get_mission(mission_id, lock=True)
+        if mission is None or mission.tenant != tenant:
+            return None
+        if not MissionStatus(mission.status).is_final:
+            await uow.change_status(
+                mission,
+                MissionStatus.CANCELLED,
+                stage=mission.stage,
+                cause=None,
+                detail="cancelled by the coordinator",
+                traceparent=mission.traceparent,
+            )
+        return mission
+
+
+async def status_changes_after(
+    uow: UnitOfWork, mission_id: uuid.UUID, after_id: int
+) -> list[MissionStatusChange]:
+    stmt = (
+        select(MissionStatusChange)
+        .where(MissionStatusChange.mission_id == mission_id, MissionStatusChange.id > after_id)
+        .order_by(MissionStatusChange.id)
+    )
+    return list((await uow.session.execute(stmt)).scalars().all())
+
+
+def status_change_payload(change: MissionStatusChange) -> dict[str, Any]:
+    return {
+        "status": change.status,
+        "stage": change.stage,
+        "progress": change.progress,
+        "detail": change.detail,
+        "at": change.at.isoformat(),
+    }

@@ -1,0 +1,97 @@
+"""aiokafka clients built from the settings, every call bounded by a timeout.
+
+aiokafka can wait forever when every broker is gone (start, send_and_wait, commit);
+`bounded` turns that into a TransientError the caller retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from driftline.contracts.topics import all_topics
+from driftline.errors import TransientError
+from driftline.settings import Settings
+
+T = TypeVar("T")
+
+
+class BrokerUnavailable(TransientError):
+    """Kafka did not answer in time."""
+
+
+async def bounded(call: Awaitable[T], timeout_s: float, what: str) -> T:
+    """Await a Kafka call with a deadline, mapping Kafka's errors to BrokerUnavailable."""
+    try:
+        return await asyncio.wait_for(call, timeout_s)
+    except TimeoutError as exc:
+        raise BrokerUnavailable(f"Kafka did not answer {what} within {timeout_s:.0f} s") from exc
+    except KafkaError as exc:
+        raise BrokerUnavailable(f"Kafka {what} failed: {exc!r}") from exc
+
+
+def new_producer(settings: Settings, *, client_id: str) -> AIOKafkaProducer:
+    """Idempotent producer (acks=all): a retried send never duplicates or reorders."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id=client_id,
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=5,
+        request_timeout_ms=int(settings.kafka_request_timeout_s * 1000),
+        max_batch_size=1_048_576,
+    )
+
+
+def new_consumer(settings: Settings, *, group_id: str, client_id: str) -> AIOKafkaConsumer:
+    """Manual-commit consumer; the runner commits only after the effect's transaction."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=group_id,
+        client_id=client_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        session_timeout_ms=30_000,
+        heartbeat_interval_ms=3_000,
+        max_poll_interval_ms=600_000,
+        request_timeout_ms=int(settings.kafka_request_timeout_s * 1000) + 30_000,
+        metadata_max_age_ms=5_000,
+    )
+
+
+async def create_topics(settings: Settings, *, partitions: int | None = None) -> list[str]:
+    """Create every Driftline topic that does not exist yet; returns the ones created."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        request_timeout_ms=int(settings.kafka_request_timeout_s * 1000),
+    )
+    await bounded(admin.start(), settings.kafka_request_timeout_s, "admin start")
+    try:
+        existing = set(await bounded(admin.list_topics(), settings.kafka_request_timeout_s, "list"))
+        wanted = [t for t in all_topics(settings.topic_prefix) if t not in existing]
+        if not wanted:
+            return []
+        new = [
+            NewTopic(
+                name=t,
+                num_partitions=partitions or settings.topic_partitions,
+                replication_factor=settings.topic_replication_factor,
+            )
+            for t in wanted
+        ]
+        try:
+            await bounded(
+                admin.create_topics(new), settings.kafka_request_timeout_s, "create topics"
+            )
+        except BrokerUnavailable as exc:
+            if not isinstance(exc.__cause__, TopicAlreadyExistsError):
+                raise
+        return wanted
+    finally:
+        await admin.close()

@@ -1,0 +1,21 @@
+"""Prometheus metrics shared by the API, the relay and the stage runners."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+HTTP_REQUESTS = Counter(
+    "driftline_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
+)
+MISSIONS_ACCEPTED = Counter("driftline_missions_accepted_total", "Missions accepted (202)")
+STAGE_LATENCY = Histogram(
+    "driftline_stage_seconds",
+    "Time a stage spends on one event, retries excluded",
+    ["stage", "outcome"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+)
+STAGE_RETRIES = Counter("driftline_stage_retries_total", "Transient failures retried", ["stage"])
+DEAD_LETTERS = Counter("driftline_dead_letters_total", "Records sent to a DLQ", ["stage"])
+MISSIONS_FAILED = Counter("driftline_missions_failed_total", "Missions failed", ["stage", "reason"])
+OUTBOX_PUBLISHED = Counter("driftline_outbox_published_total", "Outbox rows published")
+OUTBOX_BACKLOG = Gauge("driftline_outbox_backlog", "Outbox rows not yet published")

@@ -1,0 +1,176 @@
+"""The outbox relay: publishes committed outbox rows to Kafka, in id order, then marks them.
+
+Woken by PostgreSQL NOTIFY on `driftline_outbox`, with a polling fallback. A
+session-level advisory lock keeps one active relay per database, so rows (and so each
+mission's events) are published in the order they were committed. Kafka being down
+only delays: rows stay unpublished until a send is acknowledged by all replicas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+
+from driftline.contracts.missions import utcnow
+from driftline.db.models import OutboxRecord
+from driftline.db.unit_of_work import Database
+from driftline.errors import TransientError
+from driftline.runtime import metrics
+from driftline.runtime.kafka import bounded, new_producer
+from driftline.settings import Settings
+
+log = structlog.get_logger("driftline.relay")
+
+RELAY_LOCK_ID = 0x44524946  # "DRIF"
+NOTIFY_CHANNEL = "driftline_outbox"
+
+
+def _asyncpg_dsn(database_url: str) -> str:
+    return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+class OutboxRelay:
+    """Moves outbox rows to Kafka; run one per deployment (extra ones stand by)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        *,
+        batch_size: int = 500,
+        poll_interval_s: float = 1.0,
+        producer_factory: Callable[[], AIOKafkaProducer] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._db = database
+        self._batch_size = batch_size
+        self._poll_interval_s = poll_interval_s
+        self._producer_factory = producer_factory or (
+            lambda: new_producer(settings, client_id="driftline-relay")
+        )
+        self._wake = asyncio.Event()
+        self.published = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Publish until `stop` is set; survives Kafka and PostgreSQL outages."""
+        lock_conn = await self._hold_leadership(stop)
+        if lock_conn is None:
+            return
+        producer: AIOKafkaProducer | None = None
+        backoff = self._settings.retry_backoff_s
+        try:
+            while not stop.is_set():
+                try:
+                    if producer is None:
+                        producer = self._producer_factory()
+                        await bounded(
+                            producer.start(), self._settings.kafka_request_timeout_s, "start"
+                        )
+                    sent = await self.publish_batch(producer)
+                    backoff = self._settings.retry_backoff_s
+                    if sent == self._batch_size:
+                        continue
+                except (TransientError, OSError, asyncpg.PostgresError, DBAPIError) as exc:
+                    log.warning("relay.retry", error=str(exc), backoff_s=round(backoff, 2))
+                    if producer is not None:
+                        await _close_quietly(producer)
+                        producer = None
+                    await _sleep_or_stop(stop, backoff)
+                    backoff = min(backoff * 2, self._settings.retry_backoff_max_s)
+                    continue
+                await self._wait_for_work(stop)
+        finally:
+            if producer is not None:
+                await _close_quietly(producer)
+            await lock_conn.close()
+
+    async def publish_batch(self, producer: AIOKafkaProducer) -> int:
+        """Publish the oldest unpublished rows; returns how many were published."""
+        timeout = self._settings.kafka_request_timeout_s
+        async with self._db.unit_of_work() as uow:
+            rows = (
+                (
+                    await uow.session.execute(
+                        select(OutboxRecord)
+                        .where(OutboxRecord.published_at.is_(None))
+                        .order_by(OutboxRecord.id)
+                        .limit(self._batch_size)
+                        .with_for_update(skip_locked=True)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            if not rows:
+                metrics.OUTBOX_BACKLOG.set(0)
+                return 0
+            pending = []
+            for row in rows:
+                headers = [(k, v.encode()) for k, v in row.headers.items()]
+                pending.append(
+                    await bounded(
+                        producer.send(
+                            row.topic, row.payload.encode(), key=row.key.encode(), headers=headers
+                        ),
+                        timeout,
+                        "send",
+                    )
+                )
+            await bounded(asyncio.gather(*pending), timeout, "delivery")
+            await uow.mark_published([r.id for r in rows], utcnow())
+        self.published += len(rows)
+        metrics.OUTBOX_PUBLISHED.inc(len(rows))
+        log.debug("relay.published", count=len(rows))
+        return len(rows)
+
+    async def _hold_leadership(self, stop: asyncio.Event) -> asyncpg.Connection | None:
+        """Take the relay advisory lock (waiting as standby) and listen for NOTIFY."""
+        dsn = _asyncpg_dsn(self._settings.database_url)
+        while not stop.is_set():
+            try:
+                conn = await asyncio.wait_for(asyncpg.connect(dsn), 10)
+                if await conn.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK_ID):
+                    await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+                    log.info("relay.leader")
+                    return conn
+                await conn.close()
+            except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+                log.warning("relay.db_unavailable", error=str(exc))
+            await _sleep_or_stop(stop, self._poll_interval_s * 2)
+        return None
+
+    def _on_notify(self, *_: Any) -> None:
+        self._wake.set()
+
+    async def _wait_for_work(self, stop: asyncio.Event) -> None:
+        self._wake.clear()
+        stop_wait = asyncio.ensure_future(stop.wait())
+        wake_wait = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait(
+                {stop_wait, wake_wait},
+                timeout=self._poll_interval_s,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            stop_wait.cancel()
+            wake_wait.cancel()
+
+
+async def _close_quietly(producer: AIOKafkaProducer) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(producer.stop(), 5)
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds * (0.8 + 0.4 * random.random()))
