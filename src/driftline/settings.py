@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     simulation_workers: int = 1
     webhook_allow_private: bool = False
     webhook_max_attempts: int = 5
+    webhook_timeout_s: float = 10.0
+    webhook_allowlist: list[str] = Field(
+        default_factory=list,
+        description="Hosts or CIDRs a callback may resolve to even if private/loopback.",
+    )
+    work_dir: Path = PROJECT_ROOT / ".driftline" / "work"
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -76,7 +76,7 @@ class _Lane:
     task: asyncio.Task[None] | None = None
 
 
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Rebalance(ConsumerRebalanceListener):
     def __init__(self, runner: StageRunner) -> None:
         self._runner = runner
 

@@ -1,0 +1,64 @@
+"""Stage 1, validate: can this mission be simulated at all? Fail early, in plain words."""
+
+from __future__ import annotations
+
+from driftline.forcing.coverage import mission_forcing_need
+from driftline.simulation.leeway import is_on_land, resolve_object_type, seed_from_mission_id
+
+from driftline.contracts.envelope import Envelope
+from driftline.contracts.events import MissionRequestedV1, MissionValidatedV1
+from driftline.contracts.missions import MissionStatus
+from driftline.errors import InvalidMission
+from driftline.runtime.stage import Stage, StageContext, StageOutcome
+
+
+def _where(lat: float, lon: float) -> str:
+    return f"{abs(lat):.4f}{'N' if lat >= 0 else 'S'} {abs(lon):.4f}{'E' if lon >= 0 else 'W'}"
+
+
+async def validate(event: Envelope[MissionRequestedV1], ctx: StageContext) -> StageOutcome:
+    """Check object type, limits, sea position and forcing coverage; emit `validated`."""
+    request = event.data.request
+    settings = ctx.settings
+    category = resolve_object_type(request.object_type)
+    if request.particles > settings.max_particles:
+        raise InvalidMission(
+            "too_many_particles",
+            f"{request.particles} particles requested; this deployment allows at most "
+            f"{settings.max_particles}.",
+        )
+    if request.duration_hours > settings.max_duration_hours:
+        raise InvalidMission(
+            "duration_too_long",
+            f"{request.duration_hours} h requested; at most {settings.max_duration_hours} h.",
+        )
+    for label, position in (
+        ("last known position", request.last_known_position),
+        ("end position", request.end_position),
+    ):
+        if position is not None and is_on_land(position.lat, position.lon):
+            raise InvalidMission(
+                "position_on_land",
+                f"The {label} {_where(position.lat, position.lon)} is on land; "
+                "check the coordinates (latitude first, decimal degrees).",
+            )
+    catalog = ctx.service("forcing_catalog")
+    need = mission_forcing_need(request)
+    catalog.choose(need, preferred=request.forcing.model_dump())  # raises ForcingGap
+    return StageOutcome(
+        status=MissionStatus.VALIDATED,
+        emits=[
+            MissionValidatedV1(
+                mission_id=event.data.mission_id,
+                tenant=event.data.tenant,
+                request=request,
+                object_type_id=category.id,
+                object_type_key=category.key,
+                seed=seed_from_mission_id(str(event.data.mission_id)),
+            )
+        ],
+        detail=f"object {category.key}",
+    )
+
+
+STAGE = Stage(name="validate", consumes=MissionRequestedV1, run=validate)
