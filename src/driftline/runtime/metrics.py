@@ -19,3 +19,6 @@ DEAD_LETTERS = Counter("driftline_dead_letters_total", "Records sent to a DLQ", 
 MISSIONS_FAILED = Counter("driftline_missions_failed_total", "Missions failed", ["stage", "reason"])
 OUTBOX_PUBLISHED = Counter("driftline_outbox_published_total", "Outbox rows published")
 OUTBOX_BACKLOG = Gauge("driftline_outbox_backlog", "Outbox rows not yet published")
+FORCING_SUBSETS_FETCHED = Counter(
+    "driftline_forcing_subsets_fetched_total", "Forcing subsets fetched and stored", ["source"]
+)

@@ -25,7 +25,7 @@ from driftline.db.models import OutboxRecord
 from driftline.db.unit_of_work import Database
 from driftline.errors import TransientError
 from driftline.runtime import metrics
-from driftline.runtime.kafka import bounded, new_producer
+from driftline.runtime.kafka import bounded, create_topics, new_producer
 from driftline.settings import Settings
 
 log = structlog.get_logger("driftline.relay")
@@ -71,6 +71,8 @@ class OutboxRelay:
             while not stop.is_set():
                 try:
                     if producer is None:
+                        # Topics first, so none is auto-created with the broker's defaults.
+                        await create_topics(self._settings)
                         producer = self._producer_factory()
                         await bounded(
                             producer.start(), self._settings.kafka_request_timeout_s, "start"

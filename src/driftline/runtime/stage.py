@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import httpx
 
@@ -15,7 +15,9 @@ from driftline.contracts.envelope import Envelope
 from driftline.contracts.events import EventData
 from driftline.contracts.missions import MissionStatus
 from driftline.settings import Settings
-from driftline.storage.base import ArtifactStore
+
+if TYPE_CHECKING:
+    from driftline.storage.base import ArtifactStore
 
 E = TypeVar("E", bound=EventData)
 

@@ -1,0 +1,63 @@
+"""Stage 3, simulate: OpenDrift Leeway in the warm process pool, trajectories to storage.
+
+The event loop only awaits the pool, so Kafka heartbeats continue through long runs.
+The raw trajectory file goes under a deterministic key, so a re-run after a crash
+overwrites the same object instead of leaving a second result.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import structlog
+
+from driftline.contracts.envelope import Envelope
+from driftline.contracts.events import ForcingReadyV1, SimulationCompletedV1
+from driftline.contracts.missions import MissionStatus
+from driftline.runtime.stage import Stage, StageContext, StageOutcome
+from driftline.simulation.request import simulation_request
+
+log = structlog.get_logger("driftline.simulate")
+NETCDF = "application/x-netcdf"
+
+
+def particles_key(tenant: str, mission_id: str) -> str:
+    return f"{tenant}/{mission_id}/raw/particles.nc"
+
+
+async def simulate(event: Envelope[ForcingReadyV1], ctx: StageContext) -> StageOutcome:
+    """Download the forcing subsets, run Leeway, store the trajectories, emit `completed`."""
+    data = event.data
+    pool = ctx.service("simulation_pool")
+    ctx.settings.work_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=ctx.settings.work_dir) as tmp:
+        workdir = Path(tmp)
+        forcing_paths = []
+        for index, forcing in enumerate(data.forcing):
+            path = workdir / f"forcing-{index}-{forcing.variable}.nc"
+            await ctx.storage.download(forcing.key, path)
+            forcing_paths.append(path)
+        request = simulation_request(data, forcing_paths)
+        output = workdir / "particles.nc"
+        log.info("simulate.start", mission=str(data.mission_id), particles=request.particles)
+        outcome = await pool.run(request, output)
+        key = particles_key(data.tenant, str(data.mission_id))
+        await ctx.storage.put_file(key, output, NETCDF)
+    log.info("simulate.done", mission=str(data.mission_id), active=outcome.active,
+             stranded=outcome.stranded)
+    return StageOutcome(
+        status=MissionStatus.SIMULATED,
+        emits=[
+            SimulationCompletedV1(
+                mission_id=data.mission_id, tenant=data.tenant, request=data.request,
+                particles_key=key, particles_total=outcome.particles_total,
+                particles_active=outcome.active, particles_stranded=outcome.stranded,
+                forcing=data.forcing,
+            )
+        ],
+        detail=f"{outcome.particles_total} particles, {outcome.stranded} stranded",
+    )
+
+
+STAGE = Stage(name="simulate", consumes=ForcingReadyV1, run=simulate)
