@@ -1,0 +1,165 @@
+"""Test harness: the real services once per session, and a fully isolated `settings` per test.
+
+Services: testcontainers when a Docker engine answers, otherwise `driftline infra up`
+(Kafka from Maven Central jars, PostgreSQL from Debian, MinIO built with Go). No test is
+ever skipped for a missing service: the fixture brings it up.
+
+Isolation per test: its own topic prefix (and so its own consumer groups), its own
+PostgreSQL database cloned from a migrated template, its own S3 bucket and work folders.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from driftline.settings import Settings, load_settings
+from tests.helpers import unique_id
+
+TEMPLATE_DB = "driftline_test_template"
+
+
+@dataclass(frozen=True)
+class ServiceEndpoints:
+    kafka_bootstrap: str
+    database_url: str  # the admin database; tests get clones
+    s3_endpoint_url: str
+    s3_access_key: str
+    s3_secret_key: str
+    via_docker: bool = False
+
+
+def docker_answers() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture(scope="session")
+def base_settings() -> Settings:
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def services(base_settings: Settings) -> Iterator[ServiceEndpoints]:
+    if docker_answers():
+        yield from _containers(base_settings)
+        return
+    from driftline.infra.manager import LocalServices
+
+    local = LocalServices(base_settings)
+    local.up()
+    yield ServiceEndpoints(
+        kafka_bootstrap=local.kafka_bootstrap_servers,
+        database_url=local.postgres.database_url,
+        s3_endpoint_url=local.minio.endpoint,
+        s3_access_key=base_settings.s3_access_key,
+        s3_secret_key=base_settings.s3_secret_key,
+    )
+    # Left running: the next session (or `make demo`) reuses them; `make infra-down` stops.
+
+
+def _containers(base: Settings) -> Iterator[ServiceEndpoints]:
+    """The same three services as docker-compose.test.yml, through testcontainers."""
+    from testcontainers.kafka import KafkaContainer
+    from testcontainers.minio import MinioContainer
+    from testcontainers.postgres import PostgresContainer
+
+    from driftline.db.migrate import upgrade
+
+    with (
+        KafkaContainer("apache/kafka:4.1.1").with_kraft() as kafka,
+        PostgresContainer(
+            "postgres:15",
+            username="driftline",
+            password="driftline",
+            dbname="driftline",
+            driver="asyncpg",
+        ) as postgres,
+        MinioContainer(
+            "minio/minio:latest", access_key=base.s3_access_key, secret_key=base.s3_secret_key
+        ) as minio,
+    ):
+        url = postgres.get_connection_url()
+        upgrade(url)
+        config = minio.get_config()
+        yield ServiceEndpoints(
+            kafka_bootstrap=kafka.get_bootstrap_server(),
+            database_url=url,
+            s3_endpoint_url=f"http://{config['endpoint']}",
+            s3_access_key=base.s3_access_key,
+            s3_secret_key=base.s3_secret_key,
+            via_docker=True,
+        )
+
+
+def _dsn(database_url: str, database: str | None = None) -> str:
+    dsn = database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    if database is not None:
+        dsn = dsn.rsplit("/", 1)[0] + f"/{database}"
+    return dsn
+
+
+def _with_database(database_url: str, database: str) -> str:
+    return database_url.rsplit("/", 1)[0] + f"/{database}"
+
+
+@pytest.fixture(scope="session")
+async def template_database(services: ServiceEndpoints) -> str:
+    """A migrated database that each test's database is cloned from (fast)."""
+    from driftline.db.migrate import upgrade_async
+
+    conn = await asyncpg.connect(_dsn(services.database_url))
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {TEMPLATE_DB} WITH (FORCE)")
+        await conn.execute(f"CREATE DATABASE {TEMPLATE_DB}")
+    finally:
+        await conn.close()
+    await upgrade_async(_with_database(services.database_url, TEMPLATE_DB))
+    return TEMPLATE_DB
+
+
+@pytest.fixture
+async def settings(
+    services: ServiceEndpoints, template_database: str, base_settings: Settings, tmp_path: Path
+) -> AsyncIterator[Settings]:
+    """Settings of one test: own topic prefix, database, bucket and folders."""
+    from driftline.infra.manager import ensure_bucket
+
+    test_id = unique_id()
+    database = f"t_{test_id}"
+    admin = await asyncpg.connect(_dsn(services.database_url))
+    try:
+        await admin.execute(f"CREATE DATABASE {database} TEMPLATE {template_database}")
+    finally:
+        await admin.close()
+    bucket = f"t-{test_id}"
+    isolated = base_settings.model_copy(
+        update={
+            "kafka_bootstrap_servers": services.kafka_bootstrap,
+            "topic_prefix": f"t{test_id}.",
+            "database_url": _with_database(services.database_url, database),
+            "s3_endpoint_url": services.s3_endpoint_url,
+            "s3_bucket": bucket,
+            "artifact_dir": tmp_path / "artifacts",
+            "work_dir": tmp_path / "work",
+            "retry_backoff_s": 0.2,
+            "retry_backoff_max_s": 2.0,
+        }
+    )
+    ensure_bucket(services.s3_endpoint_url, isolated, bucket)
+    yield isolated
+    admin = await asyncpg.connect(_dsn(services.database_url))
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+    finally:
+        await admin.close()
