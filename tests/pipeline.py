@@ -21,6 +21,10 @@ import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from workers import STAGE_REGISTRY
 
+from tests.helpers import mission_body
+
+__all__ = ["mission_body"]
+
 from driftline.api.app import create_app
 from driftline.auth import create_api_key
 from driftline.bootstrap import stage_context
@@ -39,25 +43,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def mission_body(**changes: Any) -> dict[str, Any]:
-    """A mission inside the sample forcing (open water west of Norway)."""
-    body: dict[str, Any] = {
-        "name": "Life raft adrift",
-        "object_type": "LIFE-RAFT-DB-10",
-        "last_known_position": {
-            "lat": 60.0,
-            "lon": 4.0,
-            "time": "2024-01-01T06:00:00Z",
-            "radius_m": 1000,
-        },
-        "duration_hours": 12,
-        "particles": 500,
-        "external_ref": "TEST-1",
-    }
-    body.update(changes)
-    return body
 
 
 @dataclass

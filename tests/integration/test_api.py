@@ -14,7 +14,7 @@ from driftline.auth import create_api_key
 from driftline.db.models import Mission, OutboxRecord
 from driftline.db.unit_of_work import Database
 from driftline.settings import Settings
-from tests.pipeline import mission_body
+from tests.helpers import mission_body
 
 
 class Api:

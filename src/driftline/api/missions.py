@@ -69,7 +69,7 @@ async def create_mission(
         )
     except IdempotencyMismatch as exc:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
             f"Idempotency-Key {exc} was already used with a different request body",
         ) from exc
     except IdempotencyConflict as exc:
