@@ -18,7 +18,8 @@ from driftline.contracts.envelope import Envelope
 from driftline.contracts.events import ForcingReadyV1, ForcingUsed, MissionValidatedV1
 from driftline.contracts.missions import MissionStatus
 from driftline.db.unit_of_work import Database
-from driftline.forcing.plan import plan_forcing
+from driftline.forcing.catalog import ChosenSource
+from driftline.forcing.plan import ForcingPlan, plan_forcing
 from driftline.forcing.subset import subset_to_file
 from driftline.runtime import metrics
 from driftline.runtime.stage import Stage, StageContext, StageOutcome
@@ -43,8 +44,12 @@ async def fetch_forcing(event: Envelope[MissionValidatedV1], ctx: StageContext) 
         status=MissionStatus.FORCING_READY,
         emits=[
             ForcingReadyV1(
-                mission_id=event.data.mission_id, tenant=event.data.tenant, request=request,
-                object_type_id=event.data.object_type_id, seed=event.data.seed, forcing=used,
+                mission_id=event.data.mission_id,
+                tenant=event.data.tenant,
+                request=request,
+                object_type_id=event.data.object_type_id,
+                seed=event.data.seed,
+                forcing=used,
             )
         ],
         detail=", ".join(f"{f.variable}: {f.source}" for f in used),
@@ -52,7 +57,7 @@ async def fetch_forcing(event: Envelope[MissionValidatedV1], ctx: StageContext) 
 
 
 async def _ensure_subset(
-    database: Database, ctx: StageContext, key: str, chosen: object, plan: object
+    database: Database, ctx: StageContext, key: str, chosen: ChosenSource, plan: ForcingPlan
 ) -> None:
     storage = ctx.storage
     if await storage.exists(key):
@@ -65,9 +70,9 @@ async def _ensure_subset(
         ctx.settings.work_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=ctx.settings.work_dir) as tmp:
             out = Path(tmp) / "subset.nc"
-            await asyncio.to_thread(subset_to_file, chosen, plan.area, plan.start, plan.end, out)  # type: ignore[attr-defined]
+            await asyncio.to_thread(subset_to_file, chosen, plan.area, plan.start, plan.end, out)
             await storage.put_file(key, out, NETCDF)
-        metrics.FORCING_SUBSETS_FETCHED.labels(getattr(chosen, "name", "?")).inc()
+        metrics.FORCING_SUBSETS_FETCHED.labels(chosen.name).inc()
         log.info("forcing.fetched", key=key)
 
 

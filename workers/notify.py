@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 
 import structlog
-from driftline.webhooks import check_callback_url, deliver
 
 from driftline.auth import webhook_secret
 from driftline.contracts.envelope import Envelope
@@ -18,8 +17,8 @@ from driftline.contracts.events import MissionCompletedV1, ResultsReadyV1
 from driftline.contracts.missions import MissionStatus, utcnow
 from driftline.db.models import WebhookDelivery
 from driftline.db.unit_of_work import Database
-from driftline.errors import InvalidMission
 from driftline.runtime.stage import Stage, StageContext, StageOutcome
+from driftline.webhooks import deliver
 
 log = structlog.get_logger("driftline.notify")
 
@@ -56,14 +55,10 @@ async def _call_back(
     settings = ctx.settings
     async with database.unit_of_work() as uow:
         secret = await webhook_secret(uow, completed.tenant)
-    try:
-        check_callback_url(
-            url,
-            allow_private=settings.webhook_allow_private,
-            allowlist=settings.webhook_allowlist,
-        )
-        if secret is None:
-            raise InvalidMission("no_signing_secret", f"tenant {completed.tenant} has no secret")
+    last_status: int | None = None
+    last_error: str | None = "tenant has no signing secret"
+    delivered, attempts = False, 0
+    if secret is not None:
         result = await deliver(
             url,
             body,
@@ -73,11 +68,11 @@ async def _call_back(
             backoff_s=settings.retry_backoff_s,
             timeout_s=settings.webhook_timeout_s,
             client=ctx.http,
+            allow_private=settings.webhook_allow_private,
+            allowlist=settings.webhook_allowlist,
         )
         delivered, attempts = result.delivered, result.attempts
         last_status, last_error = result.last_status, result.last_error
-    except InvalidMission as exc:
-        delivered, attempts, last_status, last_error = False, 0, None, exc.detail
     log.info(
         "webhook.done",
         mission=str(completed.mission_id),

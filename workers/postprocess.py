@@ -40,7 +40,10 @@ async def postprocess(event: Envelope[SimulationCompletedV1], ctx: StageContext)
         await ctx.storage.download(data.particles_key, particles)
         forcing_used = [f.model_dump() for f in data.forcing]
         products = await asyncio.to_thread(
-            build_products, particles, workdir / "products", forcing_used=forcing_used,
+            build_products,
+            particles,
+            workdir / "products",
+            forcing_used=forcing_used,
             title=f"{data.request.name} ({data.request.object_type})",
         )
         stored: list[tuple[str, StoredObject]] = []
@@ -48,20 +51,27 @@ async def postprocess(event: Envelope[SimulationCompletedV1], ctx: StageContext)
         if raw is not None:
             stored.append(("raw/particles.nc", raw))
         for product in products.artifacts:
-            obj = await ctx.storage.put_file(prefix + product.name, product.path,
-                                             product.media_type)
+            obj = await ctx.storage.put_file(
+                prefix + product.name, product.path, product.media_type
+            )
             stored.append((product.name, obj))
     base = ctx.settings.public_base_url
     artifacts = [
         ArtifactRef(
-            name=name, media_type=obj.media_type, href=artifact_href(base, mission_id, name),
-            bytes=obj.bytes, sha256=obj.sha256,
+            name=name,
+            media_type=obj.media_type,
+            href=artifact_href(base, mission_id, name),
+            bytes=obj.bytes,
+            sha256=obj.sha256,
         )
         for name, obj in stored
     ]
     summary = MissionSummary.model_validate(
-        {**products.summary, "forcing": data.forcing,
-         "synthetic_forcing": any(f.synthetic for f in data.forcing)}
+        {
+            **products.summary,
+            "forcing": data.forcing,
+            "synthetic_forcing": any(f.synthetic for f in data.forcing),
+        }
     )
     result = {
         "summary": summary.model_dump(mode="json"),
@@ -74,8 +84,11 @@ async def postprocess(event: Envelope[SimulationCompletedV1], ctx: StageContext)
         status=MissionStatus.RESULTS_READY,
         emits=[
             ResultsReadyV1(
-                mission_id=data.mission_id, tenant=data.tenant, request=data.request,
-                artifacts=artifacts, summary=summary,
+                mission_id=data.mission_id,
+                tenant=data.tenant,
+                request=data.request,
+                artifacts=artifacts,
+                summary=summary,
             )
         ],
         result=result,

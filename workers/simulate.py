@@ -44,15 +44,23 @@ async def simulate(event: Envelope[ForcingReadyV1], ctx: StageContext) -> StageO
         outcome = await pool.run(request, output)
         key = particles_key(data.tenant, str(data.mission_id))
         await ctx.storage.put_file(key, output, NETCDF)
-    log.info("simulate.done", mission=str(data.mission_id), active=outcome.active,
-             stranded=outcome.stranded)
+    log.info(
+        "simulate.done",
+        mission=str(data.mission_id),
+        active=outcome.active,
+        stranded=outcome.stranded,
+    )
     return StageOutcome(
         status=MissionStatus.SIMULATED,
         emits=[
             SimulationCompletedV1(
-                mission_id=data.mission_id, tenant=data.tenant, request=data.request,
-                particles_key=key, particles_total=outcome.particles_total,
-                particles_active=outcome.active, particles_stranded=outcome.stranded,
+                mission_id=data.mission_id,
+                tenant=data.tenant,
+                request=data.request,
+                particles_key=key,
+                particles_total=outcome.particles_total,
+                particles_active=outcome.active,
+                particles_stranded=outcome.stranded,
                 forcing=data.forcing,
             )
         ],

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from driftline.forcing.coverage import mission_forcing_need
-from driftline.simulation.leeway import is_on_land, resolve_object_type, seed_from_mission_id
-
 from driftline.contracts.envelope import Envelope
 from driftline.contracts.events import MissionRequestedV1, MissionValidatedV1
 from driftline.contracts.missions import MissionStatus
 from driftline.errors import InvalidMission
+from driftline.forcing.plan import plan_forcing
 from driftline.runtime.stage import Stage, StageContext, StageOutcome
+from driftline.simulation.leeway import is_on_land, resolve_object_type, seed_from_mission_id
 
 
 def _where(lat: float, lon: float) -> str:
@@ -42,9 +41,7 @@ async def validate(event: Envelope[MissionRequestedV1], ctx: StageContext) -> St
                 f"The {label} {_where(position.lat, position.lon)} is on land; "
                 "check the coordinates (latitude first, decimal degrees).",
             )
-    catalog = ctx.service("forcing_catalog")
-    need = mission_forcing_need(request)
-    catalog.choose(need, preferred=request.forcing.model_dump())  # raises ForcingGap
+    plan = plan_forcing(ctx.service("forcing_catalog"), request)  # raises ForcingGap
     return StageOutcome(
         status=MissionStatus.VALIDATED,
         emits=[
@@ -57,7 +54,8 @@ async def validate(event: Envelope[MissionRequestedV1], ctx: StageContext) -> St
                 seed=seed_from_mission_id(str(event.data.mission_id)),
             )
         ],
-        detail=f"object {category.key}",
+        detail=f"object {category.key}; forcing "
+        + ", ".join(f"{v}: {c.name}" for v, c in sorted(plan.sources.items())),
     )
 
 

@@ -1,0 +1,129 @@
+"""What forcing a mission needs: its seed area, the padded subset area and the time window."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from driftline.contracts.missions import MissionCreate
+from driftline.forcing.catalog import BBox, Catalog, ChosenSource
+
+#: Fastest plausible drift (current plus leeway), m/s: bounds how far an object can go.
+MAX_DRIFT_SPEED_MS = 1.2
+#: Extra time either side of the window so readers can interpolate at its edges.
+TIME_MARGIN = timedelta(hours=1)
+KM_PER_DEG = 111.2
+#: Subset areas and windows are rounded outward to this grid so nearby missions share them.
+AREA_GRID_DEG = 0.5
+WINDOW_GRID_H = 6
+
+
+@dataclass(frozen=True)
+class ForcingPlan:
+    seed_area: BBox
+    area: BBox  # seed area padded by the drift bound
+    start: datetime
+    end: datetime
+    sources: dict[str, ChosenSource]
+
+    def cache_key(self, chosen: ChosenSource) -> str:
+        """Deterministic key of (source, area, window): same inputs → same stored subset."""
+        return cache_key(chosen, self.area, self.start, self.end)
+
+
+def drift_bound_km(duration_hours: float, max_speed_ms: float = MAX_DRIFT_SPEED_MS) -> float:
+    return max_speed_ms * duration_hours * 3.6 + 10.0
+
+
+def _pad(box: BBox, km: float) -> BBox:
+    mid_lat = (box.lat_min + box.lat_max) / 2
+    dlat = km / KM_PER_DEG
+    dlon = km / (KM_PER_DEG * max(math.cos(math.radians(mid_lat)), 0.05))
+    return BBox(
+        max(box.lon_min - dlon, -180),
+        max(box.lat_min - dlat, -90),
+        min(box.lon_max + dlon, 180),
+        min(box.lat_max + dlat, 90),
+    )
+
+
+def simulation_window(request: MissionCreate) -> tuple[datetime, datetime]:
+    """First and last instant the simulation touches (seeding through the end of the run)."""
+    lkp = request.last_known_position
+    duration = timedelta(hours=request.duration_hours)
+    if request.options.backward:
+        return lkp.time - duration, lkp.time
+    return lkp.time, lkp.time + duration
+
+
+def seed_area(request: MissionCreate) -> BBox:
+    points = [request.last_known_position]
+    if request.end_position is not None:
+        points.append(request.end_position)
+    radius_km = max(p.radius_m for p in points) / 1000 * 3  # 3 sigma of a Gaussian radius
+    box = BBox(
+        min(p.lon for p in points),
+        min(p.lat for p in points),
+        max(p.lon for p in points),
+        max(p.lat for p in points),
+    )
+    return _pad(box, radius_km)
+
+
+def plan_forcing(catalog: Catalog, request: MissionCreate) -> ForcingPlan:
+    """Choose the sources and the subset for `request`; raises ForcingGap when uncovered."""
+    start, end = simulation_window(request)
+    seeds = seed_area(request)
+    sources = catalog.choose(
+        {"current", "wind"}, seeds, start, end, preferred=request.forcing.model_dump()
+    )
+    area = _pad(seeds, drift_bound_km(request.duration_hours))
+    return ForcingPlan(
+        seed_area=seeds,
+        area=area,
+        start=start - TIME_MARGIN,
+        end=end + TIME_MARGIN,
+        sources=sources,
+    )
+
+
+def _round_out(box: BBox) -> BBox:
+    g = AREA_GRID_DEG
+    return BBox(
+        math.floor(box.lon_min / g) * g,
+        math.floor(box.lat_min / g) * g,
+        math.ceil(box.lon_max / g) * g,
+        math.ceil(box.lat_max / g) * g,
+    )
+
+
+def _floor_hours(moment: datetime, hours: int) -> datetime:
+    base = moment.replace(minute=0, second=0, microsecond=0)
+    return base - timedelta(hours=base.hour % hours)
+
+
+def subset_bounds(area: BBox, start: datetime, end: datetime) -> tuple[BBox, datetime, datetime]:
+    """The rounded area and window actually cut (a superset of what was asked)."""
+    lo = _floor_hours(start, WINDOW_GRID_H)
+    hi = _floor_hours(end, WINDOW_GRID_H)
+    if hi < end:
+        hi += timedelta(hours=WINDOW_GRID_H)
+    return _round_out(area), lo, hi
+
+
+def cache_key(chosen: ChosenSource, area: BBox, start: datetime, end: datetime) -> str:
+    box, lo, hi = subset_bounds(area, start, end)
+    identity = {
+        "source": chosen.name,
+        "variable": chosen.variable,
+        "location": chosen.location,
+        "values": chosen.config.values.get(chosen.variable),
+        "source_end": chosen.coverage.end.isoformat() if chosen.coverage else None,
+        "area": [box.lon_min, box.lat_min, box.lon_max, box.lat_max],
+        "window": [lo.isoformat(), hi.isoformat()],
+    }
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:20]
+    return f"{chosen.name}-{chosen.variable}-{digest}"

@@ -1,0 +1,69 @@
+"""A warm process pool for OpenDrift: imported and landmask-loaded once per process.
+
+Runs happen in other processes, so the event loop (and aiokafka's heartbeats) never
+block; a pool process that dies is a transient error and the pool is rebuilt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+import structlog
+
+from driftline.errors import TransientError
+from driftline.simulation.leeway import SimulationOutcome, SimulationRequest, run_leeway, warm_up
+
+log = structlog.get_logger("driftline.simulation_pool")
+
+
+class SimulationPoolBroken(TransientError):
+    """A simulation process died (out of memory, killed); the run is retried."""
+
+
+def _ready() -> bool:
+    return True
+
+
+class SimulationPool:
+    """`workers` OpenDrift processes, started with `forkserver` and warmed before use."""
+
+    def __init__(self, workers: int = 1) -> None:
+        self._workers = max(1, workers)
+        self._executor: ProcessPoolExecutor | None = None
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        context = multiprocessing.get_context("forkserver")
+        return ProcessPoolExecutor(self._workers, mp_context=context, initializer=warm_up)
+
+    async def start(self) -> None:
+        """Create the processes and wait until every one has run its warm-up."""
+        self._executor = self._new_executor()
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(
+            *(loop.run_in_executor(self._executor, _ready) for _ in range(self._workers))
+        )
+        log.info("simulation_pool.warm", workers=self._workers)
+
+    async def run(self, request: SimulationRequest, output_path: Path) -> SimulationOutcome:
+        if self._executor is None:
+            await self.start()
+        assert self._executor is not None
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, run_leeway, request, output_path)
+        except BrokenProcessPool as exc:
+            log.error("simulation_pool.broken", error=str(exc))
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = self._new_executor()
+            raise SimulationPoolBroken(
+                "a simulation process died; the run will be retried"
+            ) from exc
+
+    async def close(self) -> None:
+        if self._executor is not None:
+            executor, self._executor = self._executor, None
+            await asyncio.to_thread(executor.shutdown, True, cancel_futures=True)
