@@ -18,15 +18,32 @@ SAMPLE_HOURS = 48
 
 
 def write_catalog(directory: Path) -> Path:
-    sample = write_sample_forcing(directory, lat=60.0, lon=4.0, start=SAMPLE_START,
-                                  hours=SAMPLE_HOURS)
+    sample = write_sample_forcing(
+        directory, lat=60.0, lon=4.0, start=SAMPLE_START, hours=SAMPLE_HOURS
+    )
     catalog = directory / "catalog.json"
-    catalog.write_text(json.dumps({"sources": [
-        {"name": "sample-current", "kind": "netcdf", "path": sample.current_path.name,
-         "variables": ["current"], "priority": 10},
-        {"name": "sample-wind", "kind": "netcdf", "path": sample.wind_path.name,
-         "variables": ["wind"], "priority": 10},
-    ]}))
+    catalog.write_text(
+        json.dumps(
+            {
+                "sources": [
+                    {
+                        "name": "sample-current",
+                        "kind": "netcdf",
+                        "path": sample.current_path.name,
+                        "variables": ["current"],
+                        "priority": 10,
+                    },
+                    {
+                        "name": "sample-wind",
+                        "kind": "netcdf",
+                        "path": sample.wind_path.name,
+                        "variables": ["wind"],
+                        "priority": 10,
+                    },
+                ]
+            }
+        )
+    )
     return catalog
 
 

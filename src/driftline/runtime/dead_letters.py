@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
@@ -78,6 +79,26 @@ class DeadLetterFilter:
         return not (self.until and (failed_at is None or failed_at > self.until))
 
 
+async def _partitions(settings: Settings, topics: list[str]) -> list[TopicPartition]:
+    """The partitions of those `topics` that exist (metadata through the admin client)."""
+    timeout = settings.kafka_request_timeout_s
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        request_timeout_ms=int(timeout * 1000),
+    )
+    await bounded(admin.start(), timeout, "admin start")
+    try:
+        described = await bounded(admin.describe_topics(topics), timeout, "describe topics")
+    finally:
+        await admin.close()
+    return [
+        TopicPartition(info["topic"], part["partition"])
+        for info in described
+        if info.get("error_code", 0) == 0
+        for part in sorted(info.get("partitions", []), key=lambda p: p["partition"])
+    ]
+
+
 def dead_letter_topics(settings: Settings) -> list[str]:
     return [dlq_topic(topic(settings.topic_prefix, s)) for s in STAGE_INPUTS.values()]
 
@@ -95,13 +116,7 @@ async def read_dead_letters(
     await bounded(consumer.start(), timeout, "consumer start")
     letters: list[DeadLetter] = []
     try:
-        existing = await bounded(consumer.topics(), timeout, "list topics")
-        partitions = [
-            TopicPartition(name, p)
-            for name in dead_letter_topics(settings)
-            if name in existing
-            for p in sorted(consumer.partitions_for_topic(name) or ())
-        ]
+        partitions = await _partitions(settings, dead_letter_topics(settings))
         if not partitions:
             return []
         consumer.assign(partitions)

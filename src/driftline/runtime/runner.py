@@ -183,6 +183,7 @@ class StageRunner:
             while lane.records:
                 record = lane.records[0]
                 await self._handle(tp, record)
+                self.processed += 1  # every record handled: applied, skipped, failed, DLQ
                 lane.records.popleft()
                 part = self._partitions.get(tp)
                 if part is not None:
@@ -265,7 +266,6 @@ class StageRunner:
                 metrics.STAGE_LATENCY.labels(self.stage.name, "ok").observe(
                     time.perf_counter() - started
                 )
-                self.processed += 1
                 return
             except PermanentError as exc:
                 metrics.STAGE_LATENCY.labels(self.stage.name, "failed").observe(
