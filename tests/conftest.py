@@ -33,6 +33,7 @@ class ServiceEndpoints:
     s3_access_key: str
     s3_secret_key: str
     via_docker: bool = False
+    kafka_container: object | None = None
 
 
 def docker_answers() -> bool:
@@ -99,7 +100,43 @@ def _containers(base: Settings) -> Iterator[ServiceEndpoints]:
             s3_access_key=base.s3_access_key,
             s3_secret_key=base.s3_secret_key,
             via_docker=True,
+            kafka_container=kafka,
         )
+
+
+class ServiceControl:
+    """Stop and start Kafka under a running test (outage tests)."""
+
+    def __init__(self, settings: Settings, container: object | None = None) -> None:
+        self._settings = settings
+        self._container = container
+
+    def stop_kafka(self) -> None:
+        if self._container is not None:
+            subprocess.run(
+                ["docker", "pause", self._container.get_wrapped_container().id],  # type: ignore[attr-defined]
+                check=True,
+            )
+            return
+        from driftline.infra.manager import LocalServices
+
+        LocalServices(self._settings).down(["kafka"])
+
+    def start_kafka(self) -> None:
+        if self._container is not None:
+            subprocess.run(
+                ["docker", "unpause", self._container.get_wrapped_container().id],  # type: ignore[attr-defined]
+                check=True,
+            )
+            return
+        from driftline.infra.manager import LocalServices
+
+        LocalServices(self._settings).up(["kafka"])
+
+
+@pytest.fixture(scope="session")
+def service_control(services: ServiceEndpoints, base_settings: Settings) -> ServiceControl:
+    return ServiceControl(base_settings, services.kafka_container)
 
 
 def _dsn(database_url: str, database: str | None = None) -> str:

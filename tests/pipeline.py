@@ -214,3 +214,19 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 60
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.25)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """`settings` as DRIFTLINE_* variables, for a worker started as its own process."""
+    import json
+    import os
+
+    env = dict(os.environ)
+    for name, value in settings.model_dump(mode="json").items():
+        if value is None:
+            env.pop(f"DRIFTLINE_{name.upper()}", None)
+            continue
+        env[f"DRIFTLINE_{name.upper()}"] = (
+            json.dumps(value) if isinstance(value, list | dict) else str(value)
+        )
+    return env
