@@ -321,7 +321,7 @@ def _gap(cov: Coverage | None, area: BBox, start: datetime, end: datetime) -> st
         return f"starts {_fmt(cov.start)} but the mission needs from {_fmt(start)}"
     if end > cov.end:
         return f"ends {_fmt(cov.end)} but the mission needs until {_fmt(end)}"
-    if area.intersection(cov.area) is None or not (
+    if not (
         cov.area.contains(area.lon_min, area.lat_min)
         and cov.area.contains(area.lon_max, area.lat_max)
     ):
