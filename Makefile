@@ -53,7 +53,7 @@ schemas: install ## regenerate the published JSON Schemas and AsyncAPI document
 	$(BIN)/driftline schemas write
 
 bench: install
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
