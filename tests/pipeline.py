@@ -230,3 +230,18 @@ def settings_env(settings: Settings) -> dict[str, str]:
             json.dumps(value) if isinstance(value, list | dict) else str(value)
         )
     return env
+
+
+async def outbox_count(p: Pipeline, mission_id: str, suffix: str) -> int:
+    """How many events of `suffix` topic the pipeline emitted for `mission_id`."""
+    from sqlalchemy import func, select
+
+    from driftline.db.models import OutboxRecord
+
+    async with p.database.unit_of_work() as uow:
+        stmt = (
+            select(func.count())
+            .select_from(OutboxRecord)
+            .where(OutboxRecord.key == mission_id, OutboxRecord.topic == p.topic(suffix))
+        )
+        return int((await uow.session.execute(stmt)).scalar_one())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from driftline.contracts.envelope import Envelope
@@ -18,10 +19,20 @@ from driftline.contracts.events import (
     ResultsReadyV1,
     SimulationCompletedV1,
 )
-from driftline.contracts.missions import MissionStatus
+from driftline.contracts.missions import MissionCreate, MissionStatus
 from driftline.postprocess.products import build_products
 from driftline.runtime.stage import Stage, StageContext, StageOutcome
 from driftline.storage.base import StoredObject
+
+#: Containment regions are also drawn at these intervals, for planning search legs.
+PLANNING_INTERVAL = timedelta(hours=6)
+
+
+def planning_times(request: MissionCreate) -> list[datetime]:
+    start = request.last_known_position.time
+    sign = -1 if request.options.backward else 1
+    steps = int(request.duration_hours // 6)
+    return [start + sign * k * PLANNING_INTERVAL for k in range(1, steps + 1)]
 
 
 def artifact_href(base_url: str, mission_id: str, name: str) -> str:

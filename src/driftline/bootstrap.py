@@ -7,8 +7,6 @@ uses; stages and the runner receive them as parameters.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -18,6 +16,7 @@ from workers import STAGE_REGISTRY
 
 from driftline.db.unit_of_work import Database
 from driftline.forcing.catalog import Catalog
+from driftline.runtime.lifecycle import stop_on_signals
 from driftline.runtime.relay import OutboxRelay
 from driftline.runtime.runner import StageRunner
 from driftline.runtime.stage import StageContext
@@ -26,16 +25,6 @@ from driftline.simulation.pool import SimulationPool
 from driftline.storage.factory import open_artifact_store
 
 log = structlog.get_logger("driftline.bootstrap")
-
-
-def stop_on_signals() -> asyncio.Event:
-    """An event set by SIGTERM or SIGINT, so processes drain instead of dying mid-work."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    return stop
 
 
 @asynccontextmanager

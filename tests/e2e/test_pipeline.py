@@ -14,7 +14,7 @@ from workers import STAGE_REGISTRY
 from driftline.contracts.envelope import Envelope, header_map
 from driftline.contracts.events import ForcingReadyV1
 from driftline.contracts.missions import MissionStatus
-from driftline.db.models import OutboxRecord, ProcessedEvent
+from driftline.db.models import ProcessedEvent
 from driftline.errors import TransientError
 from driftline.runtime.dead_letters import DeadLetterFilter, read_dead_letters, replay_dead_letters
 from driftline.runtime.stage import Stage, StageContext, StageOutcome
@@ -23,6 +23,7 @@ from driftline.storage.factory import open_artifact_store
 from tests.pipeline import (
     eventually,
     mission_body,
+    outbox_count,
     produce_raw,
     read_topic,
     records_for,
@@ -129,16 +130,6 @@ async def test_redelivered_event_changes_nothing(
         before = runner.processed
         await eventually(lambda: _consumed_past(p, original.topic, 2))
         async with p.database.unit_of_work() as uow:
-            sims = (
-                await uow.session.execute(
-                    select(func.count())
-                    .select_from(OutboxRecord)
-                    .where(
-                        OutboxRecord.key == mission_id,
-                        OutboxRecord.topic == p.topic("simulations.completed"),
-                    )
-                )
-            ).scalar()
             claims = (
                 await uow.session.execute(
                     select(func.count())
@@ -146,7 +137,7 @@ async def test_redelivered_event_changes_nothing(
                     .where(ProcessedEvent.consumer_group == runner.group)
                 )
             ).scalar()
-        assert sims == 1
+        assert await outbox_count(p, mission_id, "simulations.completed") == 1
         assert claims == 1
         assert runner.processed == before + 1  # handled, as a no-op
         assert (await p.mission(mission_id))["status"] == "completed"
@@ -310,18 +301,7 @@ async def test_cancelled_mission_is_skipped_by_later_stages(
         await asyncio.sleep(0.5)
         mission = await p.mission(mission_id)
         assert mission["status"] == MissionStatus.CANCELLED.value
-        async with p.database.unit_of_work() as uow:
-            emitted = (
-                await uow.session.execute(
-                    select(func.count())
-                    .select_from(OutboxRecord)
-                    .where(
-                        OutboxRecord.key == mission_id,
-                        OutboxRecord.topic == p.topic(ForcingReadyV1.topic),
-                    )
-                )
-            ).scalar()
-        assert emitted == 0
+        assert await outbox_count(p, mission_id, ForcingReadyV1.topic) == 0
 
 
 def _retries(stage: str) -> float:

@@ -11,13 +11,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
-
-from driftline.db.models import OutboxRecord
 from driftline.settings import Settings
 from tests.conftest import ServiceControl
 from tests.pipeline import (
     mission_body,
+    outbox_count,
     read_topic,
     records_for,
     running_pipeline,
@@ -112,17 +110,7 @@ async def test_worker_killed_during_simulation_mission_completes_once(
                     with contextlib.suppress(ProcessLookupError):
                         os.killpg(proc.pid, signal.SIGTERM)
                     await proc.wait()
-        async with p.database.unit_of_work() as uow:
-            simulated = (
-                await uow.session.execute(
-                    select(func.count())
-                    .select_from(OutboxRecord)
-                    .where(
-                        OutboxRecord.key == mission_id,
-                        OutboxRecord.topic == p.topic("simulations.completed"),
-                    )
-                )
-            ).scalar()
+        simulated = await outbox_count(p, mission_id, "simulations.completed")
         assert simulated == 1, "one result, however often the simulation started"
         completed = await read_topic(
             p.settings,

@@ -188,7 +188,7 @@ def write_density(cloud: Cloud, grid: Grid, path: Path) -> None:
         path,
         encoding={
             "probability": {"zlib": True, "complevel": 4},
-            "time": {"units": "hours since 1970-01-01 00:00:00"},
+            "time": {"units": "hours since 1970-01-01 00:00:00", "dtype": "float64"},
         },
     )
 

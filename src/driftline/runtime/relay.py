@@ -26,6 +26,7 @@ from driftline.db.unit_of_work import Database
 from driftline.errors import TransientError
 from driftline.runtime import metrics
 from driftline.runtime.kafka import bounded, create_topics, new_producer
+from driftline.runtime.lifecycle import sleep_or_stop
 from driftline.settings import Settings
 
 log = structlog.get_logger("driftline.relay")
@@ -86,7 +87,7 @@ class OutboxRelay:
                     if producer is not None:
                         await _close_quietly(producer)
                         producer = None
-                    await _sleep_or_stop(stop, backoff)
+                    await sleep_or_stop(stop, backoff * (0.8 + 0.4 * random.random()))
                     backoff = min(backoff * 2, self._settings.retry_backoff_max_s)
                     continue
                 await self._wait_for_work(stop)
@@ -147,7 +148,7 @@ class OutboxRelay:
                 await conn.close()
             except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
                 log.warning("relay.db_unavailable", error=str(exc))
-            await _sleep_or_stop(stop, self._poll_interval_s * 2)
+            await sleep_or_stop(stop, self._poll_interval_s * 2)
         return None
 
     def _on_notify(self, *_: Any) -> None:
@@ -171,8 +172,3 @@ class OutboxRelay:
 async def _close_quietly(producer: AIOKafkaProducer) -> None:
     with contextlib.suppress(Exception):
         await asyncio.wait_for(producer.stop(), 5)
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds * (0.8 + 0.4 * random.random()))

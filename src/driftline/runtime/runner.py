@@ -42,6 +42,7 @@ from driftline.db.unit_of_work import Database
 from driftline.errors import PermanentError, TransientError, UnparseableRecordError
 from driftline.runtime import metrics
 from driftline.runtime.kafka import bounded, create_topics, new_consumer, new_producer
+from driftline.runtime.lifecycle import sleep_or_stop
 from driftline.runtime.stage import Stage, StageContext
 from driftline.settings import Settings
 
@@ -132,7 +133,7 @@ class StageRunner:
                 break
             except TransientError as exc:
                 log.warning("runner.start_retry", stage=self.stage.name, error=str(exc))
-                await _sleep_or_stop(stop, self._settings.retry_backoff_max_s)
+                await sleep_or_stop(stop, self._settings.retry_backoff_max_s)
         if self._consumer is None:
             return
         log.info("runner.started", stage=self.stage.name, topic=self.input_topic, group=self.group)
@@ -422,8 +423,3 @@ class StageRunner:
 
 def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import mimetypes
 import os
@@ -14,17 +13,7 @@ from types import TracebackType
 from typing import Self
 
 from driftline.errors import ArtifactNotFound
-from driftline.storage.base import StoredObject, check_key
-
-CHUNK = 1 << 20
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+from driftline.storage.base import CHUNK, StoredObject, check_key, sha256_file
 
 
 class LocalArtifactStore:
@@ -66,7 +55,7 @@ class LocalArtifactStore:
                         shutil.copyfileobj(src, out, CHUNK)
                 out.flush()
                 os.fsync(out.fileno())
-            digest = _sha256_file(tmp)
+            digest = sha256_file(tmp)
             stored = StoredObject(key, tmp.stat().st_size, digest, media_type)
             self._meta(key).write_text(json.dumps({"sha256": digest, "media_type": media_type}))
             os.replace(tmp, target)
@@ -106,7 +95,7 @@ class LocalArtifactStore:
             meta = json.loads(self._meta(key).read_text())
         except (OSError, ValueError):
             guessed = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-            meta = {"sha256": _sha256_file(path), "media_type": guessed}
+            meta = {"sha256": sha256_file(path), "media_type": guessed}
         return StoredObject(key, path.stat().st_size, meta["sha256"], meta["media_type"])
 
     async def head(self, key: str) -> StoredObject | None:

@@ -16,18 +16,9 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 
 from driftline.errors import ArtifactNotFound, StorageUnavailable
 from driftline.settings import Settings
-from driftline.storage.base import StoredObject, check_key
+from driftline.storage.base import CHUNK, StoredObject, check_key, sha256_file
 
-CHUNK = 1 << 20
 NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class S3ArtifactStore:
@@ -91,7 +82,7 @@ class S3ArtifactStore:
 
     async def put_file(self, key: str, path: Path, media_type: str) -> StoredObject:
         check_key(key)
-        digest = await asyncio.to_thread(_sha256_file, path)
+        digest = await asyncio.to_thread(sha256_file, path)
         size = (await asyncio.to_thread(path.stat)).st_size
         try:
             await self._client.upload_file(
