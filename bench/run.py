@@ -23,9 +23,6 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy import select
-from tests.e2e.conftest import write_catalog
-from tests.helpers import mission_body
-from tests.pipeline import running_pipeline
 
 from driftline.db.migrate import upgrade_async
 from driftline.db.models import MissionStatusChange
@@ -34,6 +31,9 @@ from driftline.infra.manager import LocalServices, ensure_bucket
 from driftline.settings import load_settings
 from driftline.simulation.leeway import SimulationRequest, seed_from_mission_id
 from driftline.simulation.pool import SimulationPool
+from tests.e2e.conftest import write_catalog
+from tests.helpers import mission_body
+from tests.pipeline import running_pipeline
 
 STAGES = ["validated", "forcing_ready", "simulated", "results_ready", "completed"]
 

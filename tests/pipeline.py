@@ -19,9 +19,9 @@ from typing import Any
 import httpx
 import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from workers import STAGE_REGISTRY
 
 from tests.helpers import mission_body
+from workers import STAGE_REGISTRY
 
 __all__ = ["mission_body"]
 

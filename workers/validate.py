@@ -7,8 +7,9 @@ from driftline.contracts.events import MissionRequestedV1, MissionValidatedV1
 from driftline.contracts.missions import MissionStatus
 from driftline.errors import InvalidMission
 from driftline.forcing.plan import plan_forcing
+from driftline.landmask import is_on_land
 from driftline.runtime.stage import Stage, StageContext, StageOutcome
-from driftline.simulation.leeway import is_on_land, resolve_object_type, seed_from_mission_id
+from driftline.simulation.leeway import resolve_object_type, seed_from_mission_id
 
 
 def _where(lat: float, lon: float) -> str:

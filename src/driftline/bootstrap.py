@@ -12,10 +12,10 @@ from contextlib import asynccontextmanager
 
 import httpx
 import structlog
-from workers import STAGE_REGISTRY
 
 from driftline.db.unit_of_work import Database
 from driftline.forcing.catalog import Catalog
+from driftline.landmask import landmask
 from driftline.runtime.lifecycle import stop_on_signals
 from driftline.runtime.relay import OutboxRelay
 from driftline.runtime.runner import StageRunner
@@ -23,6 +23,7 @@ from driftline.runtime.stage import StageContext
 from driftline.settings import Settings
 from driftline.simulation.pool import SimulationPool
 from driftline.storage.factory import open_artifact_store
+from workers import STAGE_REGISTRY
 
 log = structlog.get_logger("driftline.bootstrap")
 
@@ -45,6 +46,8 @@ async def stage_context(
         services: dict[str, object] = {"database": database}
         if {"validate", "fetch_forcing"} & set(stages):
             services["forcing_catalog"] = Catalog.from_settings(settings)
+        if {"validate", "postprocess"} & set(stages):
+            await asyncio.to_thread(landmask)  # ~3 s once, not on the first mission
         pool = None
         if "simulate" in stages:
             if simulation_pool is None:

@@ -9,7 +9,6 @@ from typing import Any
 
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select
-from workers import STAGE_REGISTRY
 
 from driftline.contracts.envelope import Envelope, header_map
 from driftline.contracts.events import ForcingReadyV1
@@ -29,6 +28,7 @@ from tests.pipeline import (
     records_for,
     running_pipeline,
 )
+from workers import STAGE_REGISTRY
 
 DLQ_HEADERS = {
     "dlq_original_topic",

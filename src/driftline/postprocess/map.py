@@ -20,6 +20,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from shapely import MultiPolygon, Polygon
 
+from driftline.landmask import landmask
+
 if TYPE_CHECKING:
     from driftline.postprocess.products import Cloud
 
@@ -34,9 +36,7 @@ KM_PER_DEG = 111.2
 def _land(
     lon_min: float, lon_max: float, lat_min: float, lat_max: float, n: int = 300
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from roaring_landmask import RoaringLandmask
-
-    mask = RoaringLandmask.new()
+    mask = landmask()
     lons = np.linspace(lon_min, lon_max, n)
     lats = np.linspace(lat_min, lat_max, n)
     xx, yy = np.meshgrid(lons, lats)

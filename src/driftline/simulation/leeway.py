@@ -72,19 +72,6 @@ def resolve_object_type(value: str | int) -> LeewayCategory:
     )
 
 
-@lru_cache(maxsize=1)
-def _landmask() -> object:
-    from roaring_landmask import RoaringLandmask
-
-    return RoaringLandmask.new()
-
-
-def is_on_land(lat: float, lon: float) -> bool:
-    """GSHHG full-resolution land test (the same mask OpenDrift strands particles on)."""
-    mask = _landmask()
-    return bool(mask.contains(float(lon), float(lat)))  # type: ignore[attr-defined]
-
-
 def seed_from_mission_id(mission_id: str) -> int:
     """A deterministic 32-bit seed: re-running a mission reproduces its particles exactly."""
     return int.from_bytes(hashlib.sha256(mission_id.encode()).digest()[:4], "big")
