@@ -81,6 +81,9 @@ class SimulationOptions(BaseModel):
     release_window_hours: float | None = Field(default=None, gt=0, le=72)
     time_step_s: int = Field(default=600, ge=60, le=3600)
     output_step_s: int = Field(default=1800, ge=300, le=21600)
+    capsizing: bool = Field(
+        default=False, description="OpenDrift's wind-driven capsizing (reduces leeway)."
+    )
 
 
 class MissionCreate(BaseModel):

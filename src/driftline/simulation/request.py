@@ -38,4 +38,5 @@ def simulation_request(event: ForcingReadyV1, forcing_paths: list[Path]) -> Simu
         backward=options.backward,
         time_step_s=options.time_step_s,
         output_step_s=options.output_step_s,
+        capsizing=options.capsizing,
     )
