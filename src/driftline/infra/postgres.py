@@ -8,10 +8,13 @@ inside the infra folder so it never clashes with a system instance.
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import pwd
 import shutil
+import subprocess
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from driftline.errors import InfraError
@@ -20,6 +23,20 @@ from driftline.infra.process import ServiceState, port_open, read_pid, run, wait
 ROLE = "driftline"
 PASSWORD = "driftline"
 DATABASE = "driftline"
+
+
+def _postgres_can_enter(folder: Path) -> bool:
+    """Whether the `postgres` OS user can traverse to `folder` (it runs the server)."""
+    if os.geteuid() != 0:
+        return True
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = subprocess.run(
+        ["runuser", "-u", "postgres", "--", "test", "-x", str(folder)],
+        capture_output=True,
+        check=False,
+        timeout=10,
+    )
+    return probe.returncode == 0
 
 
 def find_bindir() -> Path | None:
@@ -51,9 +68,15 @@ class Postgres:
     infra_dir: Path
     port: int
 
-    @property
+    @cached_property
     def home(self) -> Path:
-        return self.infra_dir / "postgres"
+        """`<infra_dir>/postgres`, unless the `postgres` user cannot reach the infra folder
+        (a clone under a private home directory): then the server's own home."""
+        preferred = self.infra_dir / "postgres"
+        if preferred.exists() or _postgres_can_enter(self.infra_dir):
+            return preferred
+        digest = hashlib.sha1(str(self.infra_dir).encode()).hexdigest()[:10]
+        return Path("/var/lib/postgresql") / f"driftline-{digest}"
 
     @property
     def data_dir(self) -> Path:
