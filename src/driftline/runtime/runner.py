@@ -50,6 +50,7 @@ log = structlog.get_logger("driftline.runner")
 
 FINAL_STATUSES = {s.value for s in MissionStatus if s.is_final}
 PAUSE_ABOVE = 500
+START_GRACE_S = 40.0
 RESUME_BELOW = 250
 
 
@@ -126,14 +127,24 @@ class StageRunner:
         while not stop.is_set():
             try:
                 await create_topics(self._settings)
-                consumer = self._consumer_factory()
-                consumer.subscribe([self.input_topic], listener=_Rebalance(self))
-                await bounded(consumer.start(), timeout, "consumer start")
-                self._consumer = consumer
-                break
             except TransientError as exc:
                 log.warning("runner.start_retry", stage=self.stage.name, error=str(exc))
                 await sleep_or_stop(stop, self._settings.retry_backoff_max_s)
+                continue
+            consumer = self._consumer_factory()
+            consumer.subscribe([self.input_topic], listener=_Rebalance(self))
+            try:
+                # Joining may wait out a crashed member's session (30 s): allow for it.
+                await bounded(consumer.start(), timeout + START_GRACE_S, "consumer start")
+            except TransientError as exc:
+                # A consumer left running would keep partitions nobody reads: stop it.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(consumer.stop(), timeout)
+                log.warning("runner.start_retry", stage=self.stage.name, error=str(exc))
+                await sleep_or_stop(stop, self._settings.retry_backoff_max_s)
+                continue
+            self._consumer = consumer
+            break
         if self._consumer is None:
             return
         log.info("runner.started", stage=self.stage.name, topic=self.input_topic, group=self.group)
