@@ -55,6 +55,7 @@ async def postprocess(event: Envelope[SimulationCompletedV1], ctx: StageContext)
             particles,
             workdir / "products",
             forcing_used=forcing_used,
+            times=planning_times(data.request),
             title=f"{data.request.name} ({data.request.object_type})",
         )
         stored: list[tuple[str, StoredObject]] = []

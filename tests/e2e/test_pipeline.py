@@ -85,6 +85,15 @@ async def test_mission_completes_and_is_published(
             assert {a["name"] for a in results["artifacts"]} == names
             png = await client.get(f"/v1/missions/{mission_id}/artifacts/products/map.png")
             assert png.content.startswith(b"\x89PNG")
+            artifacts = f"/v1/missions/{mission_id}/artifacts"
+            areas = (await client.get(f"{artifacts}/products/containment.geojson")).json()
+        planning = {(f["properties"]["time"], f["properties"]["level"]) for f in areas["features"]}
+        # 12 h mission: regions at +6 h and at the end (+12 h), 50/90/95 % each.
+        assert planning == {
+            (t, level)
+            for t in ("2024-01-01T12:00:00Z", "2024-01-01T18:00:00Z")
+            for level in (50, 90, 95)
+        }
         async with open_artifact_store(p.settings) as storage:
             stored = {o.key for o in await storage.list(f"{p.tenant}/{mission_id}/")}
         assert {f"{p.tenant}/{mission_id}/{n}" for n in names} <= stored

@@ -63,4 +63,3 @@ async def test_survives_losing_one_of_three_nodes(cluster: LocalServices) -> Non
     assert len(values) == 20
     await asyncio.to_thread(cluster.up, ["kafka"])  # the node comes back and rejoins
     assert all(state.healthy for state in cluster.kafka.states())
-

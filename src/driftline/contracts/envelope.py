@@ -6,7 +6,7 @@ import json
 import os
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
@@ -71,9 +71,6 @@ class Envelope(Generic[D]):
             ("content-type", b"application/json"),
             ("traceparent", self.traceparent.encode()),
         ]
-
-    def with_data(self, data: D) -> Envelope[D]:
-        return replace(self, data=data)
 
 
 def stage_source(stage: str) -> str:
