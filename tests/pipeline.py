@@ -245,3 +245,20 @@ async def outbox_count(p: Pipeline, mission_id: str, suffix: str) -> int:
             .where(OutboxRecord.key == mission_id, OutboxRecord.topic == p.topic(suffix))
         )
         return int((await uow.session.execute(stmt)).scalar_one())
+
+
+HAPPY_PATH = ["accepted", "validated", "forcing_ready", "simulated", "results_ready", "completed"]
+
+
+async def published_statuses(p: Pipeline, mission_id: str) -> list[str]:
+    """The statuses of `mission_id` on the public status topic, in order, up to completion."""
+    import json
+
+    records = await read_topic(
+        p.settings,
+        p.topic("missions.status"),
+        until=lambda recs: any(
+            json.loads(r.value)["status"] == "completed" for r in records_for(recs, mission_id)
+        ),
+    )
+    return [json.loads(r.value)["status"] for r in records_for(records, mission_id)]

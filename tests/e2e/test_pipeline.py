@@ -20,10 +20,12 @@ from driftline.runtime.stage import Stage, StageContext, StageOutcome
 from driftline.settings import Settings
 from driftline.storage.factory import open_artifact_store
 from tests.pipeline import (
+    HAPPY_PATH,
     eventually,
     mission_body,
     outbox_count,
     produce_raw,
+    published_statuses,
     read_topic,
     records_for,
     running_pipeline,
@@ -98,22 +100,7 @@ async def test_mission_completes_and_is_published(
             stored = {o.key for o in await storage.list(f"{p.tenant}/{mission_id}/")}
         assert {f"{p.tenant}/{mission_id}/{n}" for n in names} <= stored
 
-        statuses = await read_topic(
-            p.settings,
-            p.topic("missions.status"),
-            until=lambda recs: any(
-                json.loads(r.value)["status"] == "completed" for r in records_for(recs, mission_id)
-            ),
-        )
-        seen = [json.loads(r.value)["status"] for r in records_for(statuses, mission_id)]
-        assert seen == [
-            "accepted",
-            "validated",
-            "forcing_ready",
-            "simulated",
-            "results_ready",
-            "completed",
-        ]
+        assert await published_statuses(p, mission_id) == HAPPY_PATH
 
 
 async def test_redelivered_event_changes_nothing(
@@ -180,22 +167,7 @@ async def test_transient_failure_retried_without_holding_up_others(
         slow_final = await p.wait_final(slow)
         assert slow_final["status"] == "completed"
         assert failures[slow] == 0
-        statuses = await read_topic(
-            p.settings,
-            p.topic("missions.status"),
-            until=lambda recs: any(
-                json.loads(r.value)["status"] == "completed" for r in records_for(recs, slow)
-            ),
-        )
-        seen = [json.loads(r.value)["status"] for r in records_for(statuses, slow)]
-        assert seen == [
-            "accepted",
-            "validated",
-            "forcing_ready",
-            "simulated",
-            "results_ready",
-            "completed",
-        ]
+        assert await published_statuses(p, slow) == HAPPY_PATH
 
 
 async def test_permanent_failures_fail_at_once_with_reason(
