@@ -262,3 +262,22 @@ async def published_statuses(p: Pipeline, mission_id: str) -> list[str]:
         ),
     )
     return [json.loads(r.value)["status"] for r in records_for(records, mission_id)]
+
+
+async def run_cli(settings: Settings, *args: str, timeout_s: float = 120) -> str:
+    """Run `driftline ARGS` as an operator would (own process, settings from the env)."""
+    import sys
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "driftline.cli.main",
+        *args,
+        env={**settings_env(settings), "COLUMNS": "200"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), timeout_s)
+    text = out.decode(errors="replace")
+    assert proc.returncode == 0, f"driftline {' '.join(args)} failed:\n{text}"
+    return text

@@ -15,7 +15,7 @@ from driftline.contracts.events import ForcingReadyV1
 from driftline.contracts.missions import MissionStatus
 from driftline.db.models import ProcessedEvent
 from driftline.errors import TransientError
-from driftline.runtime.dead_letters import DeadLetterFilter, read_dead_letters, replay_dead_letters
+from driftline.runtime.dead_letters import DeadLetterFilter, read_dead_letters
 from driftline.runtime.stage import Stage, StageContext, StageOutcome
 from driftline.settings import Settings
 from driftline.storage.factory import open_artifact_store
@@ -28,6 +28,7 @@ from tests.pipeline import (
     published_statuses,
     read_topic,
     records_for,
+    run_cli,
     running_pipeline,
 )
 from workers import STAGE_REGISTRY
@@ -228,16 +229,16 @@ async def test_dead_letter_then_replay_completes(
         assert letter.key == mission_id.encode()
         assert (await p.mission(mission_id))["status"] == "validated"
 
-        failures[mission_id] = 0  # the outage is over
-        report = await replay_dead_letters(
-            p.settings, p.database, DeadLetterFilter(stage="fetch_forcing")
-        )
-        assert [lt.event_id for lt in report.replayed] == [letter.event_id]
+        listed = await run_cli(p.settings, "dlq", "list", "--stage", "fetch_forcing")
+        assert letter.ref in listed and "1 dead letter(s)" in listed
+
+        failures[mission_id] = 0  # the outage is over: the operator replays
+        first = await run_cli(p.settings, "dlq", "replay", "--stage", "fetch_forcing")
+        assert f"replayed {letter.ref}" in first and letter.event_id in first
+        assert "1 replayed, 0 already replayed" in first
         assert (await p.wait_final(mission_id))["status"] == "completed"
-        again = await replay_dead_letters(
-            p.settings, p.database, DeadLetterFilter(stage="fetch_forcing")
-        )
-        assert again.replayed == [] and len(again.skipped) == 1
+        second = await run_cli(p.settings, "dlq", "replay", "--stage", "fetch_forcing")
+        assert "0 replayed, 1 already replayed" in second
 
 
 async def test_garbage_record_goes_to_dlq_and_consumer_continues(

@@ -58,7 +58,10 @@ async def _read_until(stream: asyncio.StreamReader, marker: str, timeout_s: floa
             if marker in lines[-1]:
                 return
 
-    await asyncio.wait_for(scan(), timeout_s)
+    try:
+        await asyncio.wait_for(scan(), timeout_s)
+    except TimeoutError as exc:
+        raise AssertionError(f"no {marker!r} within {timeout_s} s: {''.join(lines[-30:])}") from exc
     return lines
 
 
@@ -120,3 +123,29 @@ async def test_worker_killed_during_simulation_mission_completes_once(
         mine = records_for(completed, mission_id)
         assert len({dict(r.headers)["ce_id"] for r in mine}) == 1
         assert json.loads(mine[0].value)["summary"]["particles_total"] == 20000
+
+
+async def test_sigterm_drains_the_simulation_in_flight(
+    pipeline_settings: Settings, simulation_pool: Any
+) -> None:
+    run_stages = ("validate", "fetch_forcing", "postprocess", "notify")
+    async with running_pipeline(
+        pipeline_settings, simulation_pool=simulation_pool, run_stages=run_stages
+    ) as p:
+        worker = await _start_simulate_worker(p.settings)
+        assert worker.stdout is not None
+        try:
+            await _read_until(worker.stdout, "runner.started", 120)
+            mission_id = await p.submit(mission_body(particles=20000, duration_hours=24))
+            await _read_until(worker.stdout, "simulate.start", 120)
+            os.killpg(worker.pid, signal.SIGTERM)  # as Ctrl-C or a service manager would
+            tail = await _read_until(worker.stdout, "runner.stopped", 90)
+            assert "processed=1" in tail[-1], tail[-5:]
+            assert await asyncio.wait_for(worker.wait(), 60) == 0
+        finally:
+            if worker.returncode is None:
+                os.killpg(worker.pid, signal.SIGKILL)
+                await worker.wait()
+        # No simulate worker runs any more: the drained one finished and committed.
+        assert (await p.wait_final(mission_id, timeout_s=60))["status"] == "completed"
+        assert await outbox_count(p, mission_id, "simulations.completed") == 1

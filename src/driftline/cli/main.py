@@ -286,17 +286,19 @@ def dlq_list(
     from driftline.runtime.dead_letters import read_dead_letters
 
     letters = asyncio.run(read_dead_letters(_settings(), _dlq_filter(stage, mission, since, until)))
-    table = Table("ref", "stage", "mission", "ce_id", "attempts", "error", "failed at")
+    table = Table("stage", "attempts", "error", "failed at")
+    for name in ("ref", "mission", "ce_id"):  # identifiers operators copy: never wrapped
+        table.add_column(name, no_wrap=True, overflow="ignore")
     for lt in letters:
         a = lt.attrs
         table.add_row(
-            lt.ref,
             lt.stage,
-            lt.mission_id,
-            lt.event_id,
             a.get("dlq_attempts", ""),
             f"{a.get('dlq_error_type', '')}: {a.get('dlq_error_message', '')[:60]}",
             a.get("dlq_last_failure_time", ""),
+            lt.ref,
+            lt.mission_id,
+            lt.event_id,
         )
     console.print(table)
     console.print(f"{len(letters)} dead letter(s)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import signal
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -28,16 +29,28 @@ def _ready() -> bool:
     return True
 
 
+def _init_worker() -> None:
+    """Warm up; leave SIGTERM/SIGINT to the parent, which drains and then shuts us down.
+
+    A terminal's Ctrl-C or a service manager's SIGTERM reaches the whole process group;
+    without this the run in flight would die instead of finishing.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    warm_up()
+
+
 class SimulationPool:
-    """`workers` OpenDrift processes, started with `forkserver` and warmed before use."""
+    """`workers` OpenDrift processes, spawned (direct children, so a signal to the
+    process group cannot orphan them behind a dead forkserver) and warmed before use."""
 
     def __init__(self, workers: int = 1) -> None:
         self._workers = max(1, workers)
         self._executor: ProcessPoolExecutor | None = None
 
     def _new_executor(self) -> ProcessPoolExecutor:
-        context = multiprocessing.get_context("forkserver")
-        return ProcessPoolExecutor(self._workers, mp_context=context, initializer=warm_up)
+        context = multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(self._workers, mp_context=context, initializer=_init_worker)
 
     async def start(self) -> None:
         """Create the processes and wait until every one has run its warm-up."""
