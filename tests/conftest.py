@@ -13,8 +13,9 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -33,7 +34,7 @@ class ServiceEndpoints:
     s3_access_key: str
     s3_secret_key: str
     via_docker: bool = False
-    kafka_container: object | None = None
+    containers: dict[str, Any] = field(default_factory=dict)
 
 
 def docker_answers() -> bool:
@@ -100,43 +101,45 @@ def _containers(base: Settings) -> Iterator[ServiceEndpoints]:
             s3_access_key=base.s3_access_key,
             s3_secret_key=base.s3_secret_key,
             via_docker=True,
-            kafka_container=kafka,
+            containers={"kafka": kafka, "postgres": postgres, "minio": minio},
         )
 
 
 class ServiceControl:
-    """Stop and start Kafka under a running test (outage tests)."""
+    """Stop and start one service under a running test (outage tests).
 
-    def __init__(self, settings: Settings, container: object | None = None) -> None:
+    Locally through the infra script (a real stop: connections drop); with Docker the
+    container is paused, since a restarted container may get other host ports.
+    """
+
+    def __init__(self, settings: Settings, containers: dict[str, Any]) -> None:
         self._settings = settings
-        self._container = container
+        self._containers = containers
 
-    def stop_kafka(self) -> None:
-        if self._container is not None:
-            subprocess.run(
-                ["docker", "pause", self._container.get_wrapped_container().id],  # type: ignore[attr-defined]
-                check=True,
-            )
+    def _docker(self, verb: str, name: str) -> None:
+        container_id = self._containers[name].get_wrapped_container().id
+        subprocess.run(["docker", verb, container_id], check=True)
+
+    def stop(self, name: str) -> None:
+        if self._containers:
+            self._docker("pause", name)
             return
         from driftline.infra.manager import LocalServices
 
-        LocalServices(self._settings).down(["kafka"])
+        LocalServices(self._settings).down([name])
 
-    def start_kafka(self) -> None:
-        if self._container is not None:
-            subprocess.run(
-                ["docker", "unpause", self._container.get_wrapped_container().id],  # type: ignore[attr-defined]
-                check=True,
-            )
+    def start(self, name: str) -> None:
+        if self._containers:
+            self._docker("unpause", name)
             return
         from driftline.infra.manager import LocalServices
 
-        LocalServices(self._settings).up(["kafka"])
+        LocalServices(self._settings).up([name])
 
 
 @pytest.fixture(scope="session")
 def service_control(services: ServiceEndpoints, base_settings: Settings) -> ServiceControl:
-    return ServiceControl(base_settings, services.kafka_container)
+    return ServiceControl(base_settings, services.containers)
 
 
 def _dsn(database_url: str, database: str | None = None) -> str:

@@ -29,7 +29,7 @@ async def test_kafka_down_api_still_accepts_and_all_complete_after(
     async with running_pipeline(pipeline_settings, simulation_pool=simulation_pool) as p:
         first = await p.submit(mission_body(name="before the outage"))
         assert (await p.wait_final(first))["status"] == "completed"
-        await asyncio.to_thread(service_control.stop_kafka)
+        await asyncio.to_thread(service_control.stop, "kafka")
         try:
             during = []
             for i in range(3):
@@ -41,7 +41,7 @@ async def test_kafka_down_api_still_accepts_and_all_complete_after(
                 backlog = await uow.outbox_backlog()
             assert backlog >= 3, "accepted missions wait in the outbox"
         finally:
-            await asyncio.to_thread(service_control.start_kafka)
+            await asyncio.to_thread(service_control.start, "kafka")
         for mission_id in during:
             assert (await p.wait_final(mission_id, timeout_s=240))["status"] == "completed"
 
@@ -149,3 +149,21 @@ async def test_sigterm_drains_the_simulation_in_flight(
         # No simulate worker runs any more: the drained one finished and committed.
         assert (await p.wait_final(mission_id, timeout_s=60))["status"] == "completed"
         assert await outbox_count(p, mission_id, "simulations.completed") == 1
+
+
+async def test_postgresql_restart_is_survived(
+    pipeline_settings: Settings, simulation_pool: Any, service_control: ServiceControl
+) -> None:
+    async with running_pipeline(pipeline_settings, simulation_pool=simulation_pool) as p:
+        first = await p.submit(mission_body(name="before the restart"))
+        assert (await p.wait_final(first))["status"] == "completed"
+        await asyncio.to_thread(service_control.stop, "postgres")
+        try:
+            async with p.client() as client:
+                down = await client.post("/v1/missions", json=mission_body())
+            assert down.status_code == 503, "no 202 without a durable write"
+            assert down.headers["Retry-After"] == "5"
+        finally:
+            await asyncio.to_thread(service_control.start, "postgres")
+        second = await p.submit(mission_body(name="after the restart"))
+        assert (await p.wait_final(second, timeout_s=180))["status"] == "completed"

@@ -13,7 +13,8 @@ from fastapi.responses import JSONResponse
 from driftline import __version__
 from driftline.api import health, missions
 from driftline.api.deps import ApiServices
-from driftline.db.unit_of_work import Database
+from driftline.db.unit_of_work import DB_UNAVAILABLE, Database
+from driftline.errors import TransientError
 from driftline.runtime import metrics
 from driftline.settings import Settings
 from driftline.storage.factory import open_artifact_store
@@ -55,6 +56,20 @@ def create_app(settings: Settings) -> FastAPI:
             for err in exc.errors()
         ]
         return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
+
+    async def unavailable(_: Request, exc: Exception) -> JSONResponse:
+        """A dependency is down: say so (503, retry), never a bare 500 and never a 202."""
+        return JSONResponse(
+            {
+                "detail": "a backing service is unavailable; nothing was accepted, retry shortly",
+                "error": type(exc).__name__,
+            },
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    for error in (*DB_UNAVAILABLE, TransientError):
+        app.add_exception_handler(error, unavailable)
 
     @app.middleware("http")
     async def count_requests(

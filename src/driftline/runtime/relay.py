@@ -70,6 +70,13 @@ class OutboxRelay:
         backoff = self._settings.retry_backoff_s
         try:
             while not stop.is_set():
+                if lock_conn.is_closed():
+                    # PostgreSQL restarted: the lock went with the connection. Publish
+                    # nothing until leadership is ours again, or two relays could interleave.
+                    log.warning("relay.leadership_lost")
+                    lock_conn = await self._hold_leadership(stop)
+                    if lock_conn is None:
+                        return
                 try:
                     if producer is None:
                         # Topics first, so none is auto-created with the broker's defaults.
@@ -94,7 +101,8 @@ class OutboxRelay:
         finally:
             if producer is not None:
                 await _close_quietly(producer)
-            await lock_conn.close()
+            if lock_conn is not None:
+                await lock_conn.close()
 
     async def publish_batch(self, producer: AIOKafkaProducer) -> int:
         """Publish the oldest unpublished rows; returns how many were published."""
