@@ -27,9 +27,9 @@ __all__ = ["mission_body"]
 
 from driftline.api.app import create_app
 from driftline.auth import create_api_key
-from driftline.bootstrap import stage_context
+from driftline.bootstrap import stage_dependencies
 from driftline.contracts.envelope import header_map
-from driftline.contracts.topics import STAGES, topic
+from driftline.contracts.topics import topic
 from driftline.db.unit_of_work import Database
 from driftline.runtime.relay import OutboxRelay
 from driftline.runtime.runner import StageRunner
@@ -57,6 +57,7 @@ class Pipeline:
     tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     stops: dict[str, asyncio.Event] = field(default_factory=dict)
     runners: dict[str, StageRunner] = field(default_factory=dict)
+    dependencies: dict[str, Any] = field(default_factory=dict)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -100,8 +101,10 @@ class Pipeline:
         self.stops[name].set()
         await asyncio.wait_for(self.tasks[name], 60)
 
-    def start_runner(self, stage: Stage[Any], context: Any) -> None:
-        runner = StageRunner(stage, self.settings, self.database, context, drain_timeout_s=5)
+    def start_runner(self, stage: Stage[Any]) -> None:
+        runner = StageRunner(
+            stage, self.settings, self.database, self.dependencies, drain_timeout_s=5
+        )
         stop = asyncio.Event()
         self.runners[stage.name] = runner
         self.stops[stage.name] = stop
@@ -114,7 +117,7 @@ async def running_pipeline(
     *,
     simulation_pool: Any,
     stages: dict[str, Stage[Any]] | None = None,
-    run_stages: tuple[str, ...] = STAGES,
+    run_stages: tuple[str, ...] = tuple(STAGE_REGISTRY),
     tenant: str = "jrcc-test",
 ) -> AsyncIterator[Pipeline]:
     """Start API, relay and the stage runners; stop them all afterwards."""
@@ -133,11 +136,12 @@ async def running_pipeline(
     pipeline.tasks["relay"] = asyncio.create_task(OutboxRelay(settings, database).run(relay_stop))
     chosen = {**STAGE_REGISTRY, **(stages or {})}
     try:
-        async with stage_context(
-            settings, database, list(run_stages), simulation_pool=simulation_pool
-        ) as context:
+        async with stage_dependencies(
+            settings, database, list(chosen.values()), {"pool": simulation_pool}
+        ) as dependencies:
+            pipeline.dependencies = dependencies
             for name in run_stages:
-                pipeline.start_runner(chosen[name], context)
+                pipeline.start_runner(chosen[name])
             while not server.started:  # noqa: ASYNC110 - uvicorn exposes no event
                 await asyncio.sleep(0.05)
             yield pipeline
@@ -234,17 +238,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 async def outbox_count(p: Pipeline, mission_id: str, suffix: str) -> int:
     """How many events of `suffix` topic the pipeline emitted for `mission_id`."""
-    from sqlalchemy import func, select
-
-    from driftline.db.models import OutboxRecord
-
     async with p.database.unit_of_work() as uow:
-        stmt = (
-            select(func.count())
-            .select_from(OutboxRecord)
-            .where(OutboxRecord.key == mission_id, OutboxRecord.topic == p.topic(suffix))
-        )
-        return int((await uow.session.execute(stmt)).scalar_one())
+        return await uow.outbox.count(key=mission_id, topic=p.topic(suffix))
 
 
 HAPPY_PATH = ["accepted", "validated", "forcing_ready", "simulated", "results_ready", "completed"]

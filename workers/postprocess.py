@@ -1,8 +1,9 @@
 """Stage 4, post-process: particle cloud → density, containment areas, map, summary.
 
-Products are computed in a worker thread (numpy and matplotlib release the loop) and
-stored under `<tenant>/<mission id>/products/…`; the artifact list and summary are kept
-on the mission so `GET /results` answers without reading storage.
+Products are computed in a worker thread (numpy and matplotlib release the loop; NetCDF
+I/O inside holds `NETCDF_LOCK`, so several missions can be post-processed at once) and
+stored under `<tenant>/<mission id>/products/…`; the `MissionResult` (artifacts and
+summary) is kept on the mission so `GET /results` answers without reading storage.
 """
 
 from __future__ import annotations
@@ -13,19 +14,19 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from driftline.contracts.envelope import Envelope
-from driftline.contracts.events import (
-    ArtifactRef,
-    MissionSummary,
-    ResultsReadyV1,
-    SimulationCompletedV1,
-)
+from driftline.contracts.events import ResultsReadyV1, SimulationCompletedV1
 from driftline.contracts.missions import MissionCreate, MissionStatus
-from driftline.postprocess.products import build_products
-from driftline.runtime.stage import Stage, StageContext, StageOutcome
-from driftline.storage.base import StoredObject
+from driftline.contracts.results import MissionResult, StoredArtifact
+from driftline.landmask import LandMask
+from driftline.postprocess.products import Products, build_products
+from driftline.runtime.stage import Stage, StageOutcome
+from driftline.settings import Settings
+from driftline.storage.base import ArtifactStore, StoredObject
 
 #: Containment regions are also drawn at these intervals, for planning search legs.
 PLANNING_INTERVAL = timedelta(hours=6)
+#: Name under which the simulation's own particle file is listed with the products.
+RAW_PARTICLES = "raw/particles.nc"
 
 
 def planning_times(request: MissionCreate) -> list[datetime]:
@@ -39,71 +40,77 @@ def artifact_href(base_url: str, mission_id: str, name: str) -> str:
     return f"{base_url.rstrip('/')}/v1/missions/{mission_id}/artifacts/{name}"
 
 
-async def postprocess(event: Envelope[SimulationCompletedV1], ctx: StageContext) -> StageOutcome:
+async def postprocess(
+    event: Envelope[SimulationCompletedV1],
+    *,
+    settings: Settings,
+    storage: ArtifactStore,
+    land: LandMask,
+) -> StageOutcome:
     """Build and store every SAR product; emit `results.ready` with the summary."""
     data = event.data
+    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=settings.work_dir) as tmp:
+        products = await _build(data, Path(tmp), storage, land)
+        stored = await _store(data, products, storage)
     mission_id = str(data.mission_id)
-    prefix = f"{data.tenant}/{mission_id}/"
-    ctx.settings.work_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=ctx.settings.work_dir) as tmp:
-        workdir = Path(tmp)
-        particles = workdir / "particles.nc"
-        await ctx.storage.download(data.particles_key, particles)
-        forcing_used = [f.model_dump() for f in data.forcing]
-        products = await asyncio.to_thread(
-            build_products,
-            particles,
-            workdir / "products",
-            forcing_used=forcing_used,
-            times=planning_times(data.request),
-            title=f"{data.request.name} ({data.request.object_type})",
-        )
-        stored: list[tuple[str, StoredObject]] = []
-        raw = await ctx.storage.head(data.particles_key)
-        if raw is not None:
-            stored.append(("raw/particles.nc", raw))
-        for product in products.artifacts:
-            obj = await ctx.storage.put_file(
-                prefix + product.name, product.path, product.media_type
-            )
-            stored.append((product.name, obj))
-    base = ctx.settings.public_base_url
-    artifacts = [
-        ArtifactRef(
-            name=name,
-            media_type=obj.media_type,
-            href=artifact_href(base, mission_id, name),
-            bytes=obj.bytes,
-            sha256=obj.sha256,
-        )
-        for name, obj in stored
-    ]
-    summary = MissionSummary.model_validate(
-        {
-            **products.summary,
-            "forcing": data.forcing,
-            "synthetic_forcing": any(f.synthetic for f in data.forcing),
-        }
+    result = MissionResult(
+        summary=products.summary,
+        artifacts=[
+            _artifact(name, obj, href=artifact_href(settings.public_base_url, mission_id, name))
+            for name, obj in stored
+        ],
     )
-    result = {
-        "summary": summary.model_dump(mode="json"),
-        "artifacts": [
-            {**a.model_dump(mode="json"), "key": obj.key}
-            for a, (_name, obj) in zip(artifacts, stored, strict=True)
-        ],
-    }
-    return StageOutcome(
-        status=MissionStatus.RESULTS_READY,
-        emits=[
-            ResultsReadyV1(
-                mission_id=data.mission_id,
-                tenant=data.tenant,
-                request=data.request,
-                artifacts=artifacts,
-                summary=summary,
-            )
-        ],
-        result=result,
+    ready = ResultsReadyV1(
+        mission_id=data.mission_id,
+        tenant=data.tenant,
+        request=data.request,
+        artifacts=result.public_artifacts(),
+        summary=result.summary,
+    )
+    return StageOutcome(status=MissionStatus.RESULTS_READY, emits=[ready], result=result)
+
+
+async def _build(
+    data: SimulationCompletedV1, workdir: Path, storage: ArtifactStore, land: LandMask
+) -> Products:
+    """Download the particle file into `workdir` and write the products beside it."""
+    particles = workdir / "particles.nc"
+    await storage.download(data.particles_key, particles)
+    return await asyncio.to_thread(
+        build_products,
+        particles,
+        workdir / "products",
+        forcing=data.forcing,
+        times=planning_times(data.request),
+        title=f"{data.request.name} ({data.request.object_type})",
+        land=land,
+    )
+
+
+async def _store(
+    data: SimulationCompletedV1, products: Products, storage: ArtifactStore
+) -> list[tuple[str, StoredObject]]:
+    """Store the products under the mission's prefix; the raw particle file comes first."""
+    prefix = f"{data.tenant}/{data.mission_id}/"
+    stored: list[tuple[str, StoredObject]] = []
+    raw = await storage.head(data.particles_key)
+    if raw is not None:
+        stored.append((RAW_PARTICLES, raw))
+    for product in products.artifacts:
+        obj = await storage.put_file(prefix + product.name, product.path, product.media_type)
+        stored.append((product.name, obj))
+    return stored
+
+
+def _artifact(name: str, obj: StoredObject, *, href: str) -> StoredArtifact:
+    return StoredArtifact(
+        name=name,
+        media_type=obj.media_type,
+        href=href,
+        bytes=obj.bytes,
+        sha256=obj.sha256,
+        key=obj.key,
     )
 
 

@@ -15,8 +15,11 @@ import structlog
 from driftline.contracts.envelope import Envelope
 from driftline.contracts.events import ForcingReadyV1, SimulationCompletedV1
 from driftline.contracts.missions import MissionStatus
-from driftline.runtime.stage import Stage, StageContext, StageOutcome
+from driftline.runtime.stage import Stage, StageOutcome
+from driftline.settings import Settings
+from driftline.simulation.pool import Simulator
 from driftline.simulation.request import simulation_request
+from driftline.storage.base import ArtifactStore
 
 log = structlog.get_logger("driftline.simulate")
 NETCDF = "application/x-netcdf"
@@ -26,24 +29,29 @@ def particles_key(tenant: str, mission_id: str) -> str:
     return f"{tenant}/{mission_id}/raw/particles.nc"
 
 
-async def simulate(event: Envelope[ForcingReadyV1], ctx: StageContext) -> StageOutcome:
+async def simulate(
+    event: Envelope[ForcingReadyV1],
+    *,
+    settings: Settings,
+    storage: ArtifactStore,
+    pool: Simulator,
+) -> StageOutcome:
     """Download the forcing subsets, run Leeway, store the trajectories, emit `completed`."""
     data = event.data
-    pool = ctx.service("simulation_pool")
-    ctx.settings.work_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=ctx.settings.work_dir) as tmp:
+    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=settings.work_dir) as tmp:
         workdir = Path(tmp)
         forcing_paths = []
         for index, forcing in enumerate(data.forcing):
             path = workdir / f"forcing-{index}-{forcing.variable}.nc"
-            await ctx.storage.download(forcing.key, path)
+            await storage.download(forcing.key, path)
             forcing_paths.append(path)
         request = simulation_request(data, forcing_paths)
         output = workdir / "particles.nc"
         log.info("simulate.start", mission=str(data.mission_id), particles=request.particles)
         outcome = await pool.run(request, output)
         key = particles_key(data.tenant, str(data.mission_id))
-        await ctx.storage.put_file(key, output, NETCDF)
+        await storage.put_file(key, output, NETCDF)
     log.info(
         "simulate.done",
         mission=str(data.mission_id),

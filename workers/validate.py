@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from driftline.contracts.envelope import Envelope
 from driftline.contracts.events import MissionRequestedV1, MissionValidatedV1
-from driftline.contracts.missions import MissionStatus
+from driftline.contracts.missions import MissionCreate, MissionStatus
 from driftline.errors import InvalidMission
+from driftline.forcing.catalog import Catalog
 from driftline.forcing.plan import plan_forcing
-from driftline.landmask import is_on_land
-from driftline.runtime.stage import Stage, StageContext, StageOutcome
+from driftline.landmask import LandMask
+from driftline.runtime.stage import Stage, StageOutcome
+from driftline.settings import Settings
 from driftline.simulation.leeway import resolve_object_type, seed_from_mission_id
 
 
@@ -16,11 +18,7 @@ def _where(lat: float, lon: float) -> str:
     return f"{abs(lat):.4f}{'N' if lat >= 0 else 'S'} {abs(lon):.4f}{'E' if lon >= 0 else 'W'}"
 
 
-async def validate(event: Envelope[MissionRequestedV1], ctx: StageContext) -> StageOutcome:
-    """Check object type, limits, sea position and forcing coverage; emit `validated`."""
-    request = event.data.request
-    settings = ctx.settings
-    category = resolve_object_type(request.object_type)
+def check_limits(request: MissionCreate, settings: Settings) -> None:
     if request.particles > settings.max_particles:
         raise InvalidMission(
             "too_many_particles",
@@ -32,31 +30,47 @@ async def validate(event: Envelope[MissionRequestedV1], ctx: StageContext) -> St
             "duration_too_long",
             f"{request.duration_hours} h requested; at most {settings.max_duration_hours} h.",
         )
+
+
+def check_at_sea(request: MissionCreate, land: LandMask) -> None:
     for label, position in (
         ("last known position", request.last_known_position),
         ("end position", request.end_position),
     ):
-        if position is not None and is_on_land(position.lat, position.lon):
+        if position is not None and land.contains(position.lon, position.lat):
             raise InvalidMission(
                 "position_on_land",
                 f"The {label} {_where(position.lat, position.lon)} is on land; "
                 "check the coordinates (latitude first, decimal degrees).",
             )
-    plan = plan_forcing(ctx.service("forcing_catalog"), request)  # raises ForcingGap
+
+
+async def validate(
+    event: Envelope[MissionRequestedV1],
+    *,
+    settings: Settings,
+    catalog: Catalog,
+    land: LandMask,
+) -> StageOutcome:
+    """Check object type, limits, sea position and forcing coverage; emit `validated`."""
+    request = event.data.request
+    category = resolve_object_type(request.object_type)
+    check_limits(request, settings)
+    check_at_sea(request, land)
+    plan = plan_forcing(catalog, request)  # raises ForcingGap
+    validated = MissionValidatedV1(
+        mission_id=event.data.mission_id,
+        tenant=event.data.tenant,
+        request=request,
+        object_type_id=category.id,
+        object_type_key=category.key,
+        seed=seed_from_mission_id(str(event.data.mission_id)),
+    )
+    sources = ", ".join(f"{v}: {c.name}" for v, c in sorted(plan.sources.items()))
     return StageOutcome(
         status=MissionStatus.VALIDATED,
-        emits=[
-            MissionValidatedV1(
-                mission_id=event.data.mission_id,
-                tenant=event.data.tenant,
-                request=request,
-                object_type_id=category.id,
-                object_type_key=category.key,
-                seed=seed_from_mission_id(str(event.data.mission_id)),
-            )
-        ],
-        detail=f"object {category.key}; forcing "
-        + ", ".join(f"{v}: {c.name}" for v, c in sorted(plan.sources.items())),
+        emits=[validated],
+        detail=f"object {category.key}; forcing {sources}",
     )
 
 

@@ -5,12 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-import uuid
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
-
-from driftline.db.models import ApiKey, Tenant
 from driftline.db.unit_of_work import UnitOfWork
 
 KEY_PREFIX = "dl_"
@@ -31,25 +26,15 @@ def generate_webhook_secret() -> str:
 
 async def create_api_key(uow: UnitOfWork, tenant: str, label: str | None = None) -> str:
     """Create `tenant` if new and a key for it; returns the plain key (never stored)."""
-    await uow.session.execute(
-        insert(Tenant)
-        .values(name=tenant, webhook_secret=generate_webhook_secret())
-        .on_conflict_do_nothing()
-    )
+    await uow.tenants.ensure(tenant, generate_webhook_secret())
     api_key = generate_api_key()
-    uow.session.add(
-        ApiKey(id=uuid.uuid4(), tenant=tenant, key_hash=hash_api_key(api_key), label=label)
-    )
+    uow.tenants.add_key(tenant, hash_api_key(api_key), label)
     return api_key
 
 
 async def tenant_for_key(uow: UnitOfWork, api_key: str) -> str | None:
-    stmt = select(ApiKey.tenant).where(
-        ApiKey.key_hash == hash_api_key(api_key), ApiKey.revoked_at.is_(None)
-    )
-    return (await uow.session.execute(stmt)).scalar_one_or_none()
+    return await uow.tenants.tenant_for_key(hash_api_key(api_key))
 
 
 async def webhook_secret(uow: UnitOfWork, tenant: str) -> str | None:
-    stmt = select(Tenant.webhook_secret).where(Tenant.name == tenant)
-    return (await uow.session.execute(stmt)).scalar_one_or_none()
+    return await uow.tenants.webhook_secret(tenant)

@@ -1,25 +1,31 @@
 """Wiring: builds the real adapters once per process and runs the relay and stage runners.
 
 The only module that knows which concrete storage, database, pool and catalog a process
-uses; stages and the runner receive them as parameters.
+uses. Each dependency has one provider, keyed by the parameter name stages use for it;
+a process builds only what its stages ask for (a notify worker never warms OpenDrift),
+and a caller (a test) may hand in its own instance of any of them.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import Any
 
 import httpx
 import structlog
 
+from driftline.callbacks import SignedCallbacks
 from driftline.db.unit_of_work import Database
+from driftline.errors import ConfigurationError
 from driftline.forcing.catalog import Catalog
-from driftline.landmask import landmask
+from driftline.forcing.store import StoredSubsets
+from driftline.landmask import LandMask, gshhg_landmask
 from driftline.runtime.lifecycle import stop_on_signals
 from driftline.runtime.relay import OutboxRelay
 from driftline.runtime.runner import StageRunner
-from driftline.runtime.stage import StageContext
+from driftline.runtime.stage import Stage
 from driftline.settings import Settings
 from driftline.simulation.pool import SimulationPool
 from driftline.storage.factory import open_artifact_store
@@ -28,38 +34,113 @@ from workers import STAGE_REGISTRY
 log = structlog.get_logger("driftline.bootstrap")
 
 
+class Wiring:
+    """Builds each dependency on first request, once, and closes them all at the end."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        stack: AsyncExitStack,
+        given: Mapping[str, Any],
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self._stack = stack
+        self._built: dict[str, Any] = {"settings": settings, **given}
+
+    async def get(self, name: str) -> Any:
+        if name not in self._built:
+            provider = PROVIDERS.get(name)
+            if provider is None:
+                raise ConfigurationError(f"no provider for the dependency {name!r}")
+            self._built[name] = await self._stack.enter_async_context(provider(self))
+        return self._built[name]
+
+
+Provider = Callable[[Wiring], AbstractAsyncContextManager[Any]]
+
+
 @asynccontextmanager
-async def stage_context(
+async def _storage(wiring: Wiring) -> AsyncIterator[Any]:
+    async with open_artifact_store(wiring.settings) as storage:
+        yield storage
+
+
+@asynccontextmanager
+async def _http(_: Wiring) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=10.0) as client:
+        yield client
+
+
+@asynccontextmanager
+async def _catalog(wiring: Wiring) -> AsyncIterator[Catalog]:
+    yield Catalog.from_settings(wiring.settings)
+
+
+@asynccontextmanager
+async def _land(_: Wiring) -> AsyncIterator[LandMask]:
+    yield await asyncio.to_thread(gshhg_landmask)  # seconds, once, not on the first mission
+
+
+@asynccontextmanager
+async def _pool(wiring: Wiring) -> AsyncIterator[SimulationPool]:
+    pool = SimulationPool(wiring.settings.simulation_workers)
+    log.info("simulation_pool.warming", workers=wiring.settings.simulation_workers)
+    await pool.start()
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+@asynccontextmanager
+async def _subsets(wiring: Wiring) -> AsyncIterator[StoredSubsets]:
+    storage = await wiring.get("storage")
+    yield StoredSubsets(storage, wiring.database, wiring.settings.work_dir)
+
+
+@asynccontextmanager
+async def _callbacks(wiring: Wiring) -> AsyncIterator[SignedCallbacks]:
+    yield SignedCallbacks(wiring.settings, wiring.database, await wiring.get("http"))
+
+
+#: One provider per dependency name a stage may ask for.
+PROVIDERS: dict[str, Provider] = {
+    "storage": _storage,
+    "http": _http,
+    "catalog": _catalog,
+    "land": _land,
+    "pool": _pool,
+    "subsets": _subsets,
+    "callbacks": _callbacks,
+}
+
+
+@asynccontextmanager
+async def stage_dependencies(
     settings: Settings,
     database: Database,
-    stages: Sequence[str],
-    *,
-    simulation_pool: SimulationPool | None = None,
-) -> AsyncIterator[StageContext]:
-    """Open what the given stages need; the simulation pool is warmed before consuming.
+    stages: Sequence[Stage[Any]],
+    given: Mapping[str, Any] | None = None,
+) -> AsyncIterator[dict[str, Any]]:
+    """Everything `stages` ask for, built (and warmed) before any of them consumes.
 
-    A caller may pass an already warm `simulation_pool` (tests share one); it then
-    stays open.
+    `given` instances (a test's shared warm pool) are used as they are and not closed.
     """
-    storage = open_artifact_store(settings)
-    async with storage, httpx.AsyncClient(timeout=10.0) as http:
-        services: dict[str, object] = {"database": database}
-        if {"validate", "fetch_forcing"} & set(stages):
-            services["forcing_catalog"] = Catalog.from_settings(settings)
-        if {"validate", "postprocess"} & set(stages):
-            await asyncio.to_thread(landmask)  # ~3 s once, not on the first mission
-        pool = None
-        if "simulate" in stages:
-            if simulation_pool is None:
-                pool = SimulationPool(settings.simulation_workers)
-                log.info("simulation_pool.warming", workers=settings.simulation_workers)
-                await pool.start()
-            services["simulation_pool"] = simulation_pool or pool
-        try:
-            yield StageContext(settings=settings, storage=storage, http=http, services=services)
-        finally:
-            if pool is not None:
-                await pool.close()
+    async with AsyncExitStack() as stack:
+        wiring = Wiring(settings, database, stack, given or {})
+        names = sorted({name for stage in stages for name in stage.dependencies})
+        yield {name: await wiring.get(name) for name in names}
+
+
+def stages_named(names: Sequence[str]) -> list[Stage[Any]]:
+    unknown = [n for n in names if n not in STAGE_REGISTRY]
+    if unknown:
+        raise ConfigurationError(
+            f"unknown stage {unknown[0]!r}; one of {', '.join(STAGE_REGISTRY)}"
+        )
+    return [STAGE_REGISTRY[name] for name in names]
 
 
 async def run_workers(
@@ -67,12 +148,11 @@ async def run_workers(
 ) -> None:
     """Run the named stages' runners in this process until stopped."""
     stop = stop or stop_on_signals()
+    chosen = stages_named(stages)
     database = Database(settings)
     try:
-        async with stage_context(settings, database, stages) as context:
-            runners = [
-                StageRunner(STAGE_REGISTRY[name], settings, database, context) for name in stages
-            ]
+        async with stage_dependencies(settings, database, chosen) as dependencies:
+            runners = [StageRunner(s, settings, database, dependencies) for s in chosen]
             await asyncio.gather(*(runner.run(stop) for runner in runners))
     finally:
         await database.close()

@@ -1,11 +1,16 @@
-"""Driftline's exception tree: the runner decides retry, dead letter or failure from the class.
+"""Driftline's exception tree: the runner decides pause, retry, dead letter or failure from
+the class alone, and third-party errors are mapped into it at the boundary that meets them.
 
-* ``TransientError``: try again later (broker, database, object store or forcing
-  server unavailable). The runner retries with backoff, then dead-letters.
+* ``TransientError``: try again later. Its subclass ``DependencyUnavailable`` means a
+  piece of infrastructure (broker, database, object store, forcing server) is down: the
+  runner pauses and retries without spending the record's attempts, since the message
+  is not at fault. Any other transient error is retried with backoff, then the record is
+  dead-lettered and its mission held.
 * ``PermanentError``: the mission itself is wrong or cannot be served (position on
   land, no forcing covers its time). The runner fails the mission at once, with
   ``reason`` (machine-readable code) and the message (a sentence for a coordinator).
 * ``UnparseableRecordError``: the record cannot even be read; straight to the DLQ.
+* The rest are raised to callers outside the pipeline (API, CLI, start-up).
 """
 
 from __future__ import annotations
@@ -15,8 +20,35 @@ class DriftlineError(Exception):
     """Base of every error Driftline raises on purpose."""
 
 
+# -- pipeline verdicts -------------------------------------------------------------------
+
+
 class TransientError(DriftlineError):
     """Worth retrying: the cause is outside the mission and may pass."""
+
+
+class DependencyUnavailable(TransientError):
+    """A service Driftline depends on did not answer; no fault of the message."""
+
+
+class BrokerUnavailable(DependencyUnavailable):
+    """Kafka did not answer in time."""
+
+
+class DatabaseUnavailable(DependencyUnavailable):
+    """PostgreSQL did not answer (down, restarting, refusing connections)."""
+
+
+class StorageUnavailable(DependencyUnavailable):
+    """The artifact store did not answer."""
+
+
+class ForcingUnavailable(DependencyUnavailable):
+    """A forcing source could not be reached."""
+
+
+class SimulationPoolBroken(TransientError):
+    """A simulation process died; the pool is rebuilt and the run retried."""
 
 
 class PermanentError(DriftlineError):
@@ -28,8 +60,22 @@ class PermanentError(DriftlineError):
         self.detail = detail
 
 
+class ForcingGap(PermanentError):
+    """The forcing does not cover the mission's place or time."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("forcing_gap", detail)
+
+
+class InvalidMission(PermanentError):
+    """The mission asks for something that cannot be simulated."""
+
+
 class UnparseableRecordError(DriftlineError):
     """A Kafka record whose headers or value do not form a known event."""
+
+
+# -- callers outside the pipeline ------------------------------------------------------------
 
 
 class ConfigurationError(DriftlineError):
@@ -40,24 +86,21 @@ class InfraError(DriftlineError):
     """A local service (Kafka, PostgreSQL, MinIO) could not be fetched, built or started."""
 
 
-class StorageUnavailable(TransientError):
-    """The artifact store did not answer."""
-
-
 class ArtifactNotFound(DriftlineError):
     """No artifact under that key."""
 
 
-class ForcingUnavailable(TransientError):
-    """A forcing source could not be reached."""
+class InvalidKey(DriftlineError):
+    """An artifact key that could escape the mission's prefix or the store's root."""
 
 
-class ForcingGap(PermanentError):
-    """The forcing does not cover the mission's place or time."""
-
-    def __init__(self, detail: str) -> None:
-        super().__init__("forcing_gap", detail)
+class IdempotencyConflict(DriftlineError):
+    """Same Idempotency-Key, but the first request with it is still in flight (409)."""
 
 
-class InvalidMission(PermanentError):
-    """The mission asks for something that cannot be simulated."""
+class IdempotencyMismatch(DriftlineError):
+    """Same Idempotency-Key, other body (422)."""
+
+
+class InvalidSignature(DriftlineError):
+    """A webhook whose signature, headers or timestamp do not verify."""

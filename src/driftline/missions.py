@@ -10,9 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select
-from sqlalchemy.dialects.postgresql import insert
-
 from driftline.contracts.envelope import Envelope, stage_source
 from driftline.contracts.events import MissionRequestedV1
 from driftline.contracts.missions import (
@@ -24,19 +21,12 @@ from driftline.contracts.missions import (
     MissionStatus,
     utcnow,
 )
-from driftline.db.models import IdempotencyKey, Mission, MissionStatusChange
+from driftline.db.models import Mission, MissionStatusChange
 from driftline.db.unit_of_work import Database, UnitOfWork
+from driftline.errors import IdempotencyConflict, IdempotencyMismatch
 
 #: An in-flight idempotency claim older than this is taken over (its request died).
 IN_FLIGHT_EXPIRY = timedelta(minutes=2)
-
-
-class IdempotencyConflict(Exception):
-    """Same key, but the first request with it is still being processed (409)."""
-
-
-class IdempotencyMismatch(Exception):
-    """Same key, other body (422)."""
 
 
 @dataclass(frozen=True)
@@ -93,8 +83,8 @@ async def submit_mission(
             created_at=now,
             updated_at=now,
         )
-        uow.session.add(mission)
-        await uow.session.flush()
+        uow.missions.add(mission)
+        await uow.missions.flush()
         requested = MissionRequestedV1(
             mission_id=mission_id, tenant=tenant, requested_at=now, request=body
         )
@@ -103,12 +93,13 @@ async def submit_mission(
             mission, MissionStatus.ACCEPTED, stage="api", cause=None, traceparent=traceparent
         )
         if idempotency_key is not None:
-            row = await uow.session.get(IdempotencyKey, (tenant, idempotency_key))
-            assert row is not None
-            row.state = "done"
-            row.mission_id = mission_id
-            row.response_status = 202
-            row.response_body = accepted.model_dump(mode="json")
+            await uow.idempotency.complete(
+                tenant,
+                idempotency_key,
+                mission_id=mission_id,
+                status=202,
+                body=accepted.model_dump(mode="json"),
+            )
     return Submitted(accepted=accepted, replayed=False)
 
 
@@ -117,25 +108,10 @@ async def _claim_idempotency_key(
 ) -> MissionAccepted | None:
     """Claim `key` for this request, or return the first answer given under it."""
     async with db.unit_of_work() as uow:
-        await uow.session.execute(
-            delete(IdempotencyKey).where(
-                IdempotencyKey.tenant == tenant,
-                IdempotencyKey.key == key,
-                IdempotencyKey.state == "in_flight",
-                IdempotencyKey.created_at < utcnow() - IN_FLIGHT_EXPIRY,
-            )
-        )
-        inserted = (
-            await uow.session.execute(
-                insert(IdempotencyKey)
-                .values(tenant=tenant, key=key, request_hash=fingerprint, state="in_flight")
-                .on_conflict_do_nothing()
-                .returning(IdempotencyKey.key)
-            )
-        ).first()
-        if inserted is not None:
+        await uow.idempotency.drop_stale_claim(tenant, key, utcnow() - IN_FLIGHT_EXPIRY)
+        if await uow.idempotency.claim(tenant, key, fingerprint):
             return None
-        existing = await uow.session.get(IdempotencyKey, (tenant, key))
+        existing = await uow.idempotency.get(tenant, key)
     assert existing is not None
     if existing.request_hash != fingerprint:
         raise IdempotencyMismatch(key)
@@ -168,14 +144,6 @@ def to_public(mission: Mission, base_url: str) -> MissionPublic:
     )
 
 
-async def get_owned(uow: UnitOfWork, tenant: str, mission_id: uuid.UUID) -> Mission | None:
-    """The mission if `tenant` owns it; another tenant's mission is simply not there."""
-    mission = await uow.get_mission(mission_id)
-    if mission is None or mission.tenant != tenant:
-        return None
-    return mission
-
-
 def encode_cursor(created_at: datetime, mission_id: uuid.UUID) -> str:
     raw = f"{created_at.isoformat()}|{mission_id}"
     return base64.urlsafe_b64encode(raw.encode()).decode()
@@ -191,16 +159,8 @@ async def list_missions(
     uow: UnitOfWork, tenant: str, *, limit: int, cursor: str | None, status: str | None
 ) -> tuple[list[Mission], str | None]:
     """The tenant's missions, newest first, one page at a time."""
-    stmt = select(Mission).where(Mission.tenant == tenant)
-    if status:
-        stmt = stmt.where(Mission.status == status)
-    if cursor:
-        created, mid = decode_cursor(cursor)
-        stmt = stmt.where(
-            or_(Mission.created_at < created, and_(Mission.created_at == created, Mission.id < mid))
-        )
-    stmt = stmt.order_by(Mission.created_at.desc(), Mission.id.desc()).limit(limit + 1)
-    rows = list((await uow.session.execute(stmt)).scalars().all())
+    before = decode_cursor(cursor) if cursor else None
+    rows = await uow.missions.page(tenant=tenant, limit=limit + 1, status=status, before=before)
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
@@ -211,8 +171,8 @@ async def list_missions(
 async def cancel_mission(db: Database, tenant: str, mission_id: uuid.UUID) -> Mission | None:
     """Cancel unless already final; later stages skip a cancelled mission."""
     async with db.unit_of_work() as uow:
-        mission = await uow.get_mission(mission_id, lock=True)
-        if mission is None or mission.tenant != tenant:
+        mission = await uow.missions.owned(tenant, mission_id, lock=True)
+        if mission is None:
             return None
         if not MissionStatus(mission.status).is_final:
             await uow.change_status(
@@ -224,17 +184,6 @@ async def cancel_mission(db: Database, tenant: str, mission_id: uuid.UUID) -> Mi
                 traceparent=mission.traceparent,
             )
         return mission
-
-
-async def status_changes_after(
-    uow: UnitOfWork, mission_id: uuid.UUID, after_id: int
-) -> list[MissionStatusChange]:
-    stmt = (
-        select(MissionStatusChange)
-        .where(MissionStatusChange.mission_id == mission_id, MissionStatusChange.id > after_id)
-        .order_by(MissionStatusChange.id)
-    )
-    return list((await uow.session.execute(stmt)).scalars().all())
 
 
 def status_change_payload(change: MissionStatusChange) -> dict[str, Any]:

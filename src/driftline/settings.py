@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     max_attempts: int = 4
     retry_backoff_s: float = 0.5
     retry_backoff_max_s: float = 10.0
+    outage_budget_s: float = Field(
+        900.0,
+        description="How long a record waits out an outage of PostgreSQL, Kafka, the object "
+        "store or a forcing server (without spending its attempts) before it is dead-lettered.",
+    )
     max_particles: int = 50_000
     max_duration_hours: int = 240
     simulation_workers: int = 1

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from driftline.errors import InvalidMission
+from driftline.errors import InvalidMission, InvalidSignature
 
 SECRET_PREFIX = "whsec_"
 RETRY_AFTER_CAP_S = 60.0
@@ -45,10 +45,6 @@ def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
     content = f"{webhook_id}.{timestamp}.".encode() + body
     digest = hmac.new(_key(secret), content, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode()
-
-
-class InvalidSignature(Exception):
-    """A webhook whose signature or timestamp does not check out."""
 
 
 def verify(secret: str, headers: Mapping[str, str], body: bytes, tolerance_s: int = 300) -> None:

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import uuid
 from typing import Any
 
 from prometheus_client import REGISTRY
-from sqlalchemy import func, select
 
 from driftline.contracts.envelope import Envelope, header_map
 from driftline.contracts.events import ForcingReadyV1
 from driftline.contracts.missions import MissionStatus
-from driftline.db.models import ProcessedEvent
 from driftline.errors import TransientError
 from driftline.runtime.dead_letters import DeadLetterFilter, read_dead_letters
-from driftline.runtime.stage import Stage, StageContext, StageOutcome
+from driftline.runtime.stage import Stage, StageOutcome
 from driftline.settings import Settings
 from driftline.storage.factory import open_artifact_store
 from tests.pipeline import (
@@ -50,12 +49,13 @@ DLQ_HEADERS = {
 def _flaky(stage: Stage[Any], failures: dict[str, int]) -> Stage[Any]:
     """`stage`, but raising TransientError for the missions in `failures`, that many times."""
 
-    async def run(event: Envelope[Any], ctx: StageContext) -> StageOutcome:
+    @functools.wraps(stage.run)  # same signature, so the same dependencies are injected
+    async def run(event: Envelope[Any], **dependencies: Any) -> StageOutcome:
         mission = str(event.data.mission_id)
         if failures.get(mission, 0) > 0:
             failures[mission] -= 1
-            raise TransientError(f"injected outage for {mission}")
-        return await stage.run(event, ctx)
+            raise TransientError(f"injected failure for {mission}")
+        return await stage.run(event, **dependencies)
 
     return Stage(name=stage.name, consumes=stage.consumes, run=run)
 
@@ -127,13 +127,7 @@ async def test_redelivered_event_changes_nothing(
         before = runner.processed
         await eventually(lambda: _consumed_past(p, original.topic, 2))
         async with p.database.unit_of_work() as uow:
-            claims = (
-                await uow.session.execute(
-                    select(func.count())
-                    .select_from(ProcessedEvent)
-                    .where(ProcessedEvent.consumer_group == runner.group)
-                )
-            ).scalar()
+            claims = await uow.processed.count(runner.group)
         assert await outbox_count(p, mission_id, "simulations.completed") == 1
         assert claims == 1
         assert runner.processed == before + 1  # handled, as a no-op
@@ -278,7 +272,7 @@ async def test_cancelled_mission_is_skipped_by_later_stages(
         await eventually(validated)
         async with p.client() as client:
             assert (await client.delete(f"/v1/missions/{mission_id}")).status_code == 202
-        p.start_runner(STAGE_REGISTRY["fetch_forcing"], p.runners["validate"]._ctx)
+        p.start_runner(STAGE_REGISTRY["fetch_forcing"])
         await eventually(lambda: _processed(p, "fetch_forcing", 1))
         await asyncio.sleep(0.5)
         mission = await p.mission(mission_id)

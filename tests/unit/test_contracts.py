@@ -71,7 +71,7 @@ def test_topics_and_groups_follow_the_contract() -> None:
         "driftline.missions.requested.dlq",
     ):
         assert expected in names
-    assert consumer_group("validate") == "driftline.validate"
+    assert consumer_group("driftline.", "validate") == "driftline.validate"
 
 
 def test_published_schemas_are_current() -> None:

@@ -1,7 +1,8 @@
-"""Containment regions, density normalisation and the product files."""
+"""Containment regions, density normalisation, the product files and thread safety."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -9,20 +10,28 @@ import numpy as np
 import xarray as xr
 from shapely import MultiPoint, contains_xy
 
-from driftline.postprocess.products import area_km2, build_products, containment
+from driftline.contracts.events import ForcingUsed
+from driftline.landmask import gshhg_landmask
+from driftline.postprocess.containment import area_km2, containment
+from driftline.postprocess.products import PRODUCTS, build_products
+from tests.fakes import FakeLand, particle_cloud, write_particles
 
-
-def _cloud(n: int = 4000, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    """A skewed two-lobe cloud, the shape real drift produces after a wind shift."""
-    rng = np.random.default_rng(seed)
-    main = rng.multivariate_normal([4.0, 60.0], [[0.004, 0.0015], [0.0015, 0.001]], int(n * 0.7))
-    lobe = rng.multivariate_normal([4.15, 60.05], [[0.0008, 0], [0, 0.0003]], n - len(main))
-    points = np.vstack([main, lobe])
-    return points[:, 0], points[:, 1]
+PRODUCT_NAMES = {
+    f"products/{n}"
+    for n in (
+        "density.nc",
+        "containment.geojson",
+        "containment.kml",
+        "datum_track.geojson",
+        "stranded.geojson",
+        "map.png",
+        "summary.json",
+    )
+}
 
 
 def test_containment_holds_its_share_and_beats_the_hull() -> None:
-    lon, lat = _cloud()
+    lon, lat = particle_cloud()
     regions = containment(lon, lat, resolution_m=500)
     hull = MultiPoint(np.column_stack([lon, lat])).convex_hull
     for level in (50, 90, 95):
@@ -33,56 +42,27 @@ def test_containment_holds_its_share_and_beats_the_hull() -> None:
     assert area_km2(regions[50]) < area_km2(regions[90]) < area_km2(regions[95])
 
 
+def test_registry_declares_each_product_once() -> None:
+    assert {p.name for p in PRODUCTS} == PRODUCT_NAMES
+    assert len(PRODUCTS) == len(PRODUCT_NAMES)
+
+
 def test_products_from_a_particle_file(tmp_path: Path) -> None:
-    lon, lat = _cloud(1000)
-    steps = 5
-    lons = np.stack([4.0 + (lon - 4.0) * k / (steps - 1) for k in range(steps)], axis=1)
-    lats = np.stack([60.0 + (lat - 60.0) * k / (steps - 1) for k in range(steps)], axis=1)
-    status = np.zeros_like(lons)
-    # The last ten particles strand at step 3: status 1, positions masked afterwards.
-    status[-10:, 3:] = 1
-    lons[-10:, 4:] = np.nan
-    lats[-10:, 4:] = np.nan
-    times = np.array(
-        [np.datetime64("2024-01-01T00:00") + np.timedelta64(30 * k, "m") for k in range(steps)]
-    )
-    ds = xr.Dataset(
-        {
-            "lon": (("trajectory", "time"), lons.astype("float32")),
-            "lat": (("trajectory", "time"), lats.astype("float32")),
-            "status": (
-                ("trajectory", "time"),
-                status,
-                {"flag_values": [0, 1], "flag_meanings": "active stranded"},
-            ),
-        },
-        coords={"trajectory": np.arange(len(lon)), "time": times},
-    )
+    """With the real GSHHG landmask, as in production (loading it takes seconds)."""
     particles = tmp_path / "particles.nc"
-    ds.to_netcdf(particles)
-    products = build_products(particles, tmp_path / "out", forcing_used=[{"source": "x"}])
-    names = {a.name for a in products.artifacts}
-    assert names == {
-        f"products/{n}"
-        for n in (
-            "density.nc",
-            "containment.geojson",
-            "containment.kml",
-            "datum_track.geojson",
-            "stranded.geojson",
-            "map.png",
-            "summary.json",
-        )
-    }
+    write_particles(particles)
+    forcing = [ForcingUsed(variable="current", source="x", key="forcing/x.nc")]
+    products = build_products(particles, tmp_path / "out", forcing=forcing, land=gshhg_landmask())
+    assert {a.name for a in products.artifacts} == PRODUCT_NAMES
     summary = products.summary
-    assert summary["particles_total"] == 1000
-    assert summary["particles_stranded"] == 10
-    assert summary["particles_active"] == 990
-    assert abs(summary["fraction_afloat"] - 0.99) < 1e-9
-    with xr.open_dataset(tmp_path / "out" / "density.nc") as density:
-        sums = density["probability"].sum(dim=("lat", "lon")).values
-    np.testing.assert_allclose(sums[:3], 1.0, rtol=1e-5)
-    np.testing.assert_allclose(sums[-1], 0.99, rtol=1e-5)
+    assert summary.particles_total == 1000
+    assert summary.particles_stranded == 10
+    assert summary.particles_active == 990
+    assert abs(summary.fraction_afloat - 0.99) < 1e-9
+    assert set(summary.area_km2) == {"50", "90", "95"}
+    assert summary.forcing == forcing
+    assert not summary.synthetic_forcing
+    _check_density(tmp_path / "out" / "density.nc", afloat_final=0.99)
     collection = json.loads((tmp_path / "out" / "containment.geojson").read_text())
     assert {f["properties"]["level"] for f in collection["features"]} == {50, 90, 95}
     ring = collection["features"][0]["geometry"]["coordinates"]
@@ -91,6 +71,40 @@ def test_products_from_a_particle_file(tmp_path: Path) -> None:
     stranded = json.loads((tmp_path / "out" / "stranded.geojson").read_text())
     assert len(stranded["features"]) == 10
     assert (tmp_path / "out" / "map.png").read_bytes().startswith(b"\x89PNG")
-    assert json.loads((tmp_path / "out" / "summary.json").read_text())["forcing"] == [
-        {"source": "x"}
+    written = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert written["forcing"] == [
+        {"variable": "current", "source": "x", "key": "forcing/x.nc", "synthetic": False}
     ]
+    assert "synthetic_forcing" not in written
+
+
+async def test_concurrent_missions_do_not_crash_netcdf(tmp_path: Path) -> None:
+    """netCDF4/HDF5 are not thread-safe: without NETCDF_LOCK this segfaults."""
+    cases = [(600 + 100 * k, 10 + k, 5 * k) for k in range(4)]  # (particles, seed, stranded)
+    for k, (n, seed, stranded) in enumerate(cases):
+        write_particles(tmp_path / f"p{k}.nc", n=n, seed=seed, stranded=stranded)
+    results = await asyncio.gather(
+        *(
+            asyncio.to_thread(
+                build_products, tmp_path / f"p{k}.nc", tmp_path / f"out{k}", land=FakeLand()
+            )
+            for k in range(len(cases))
+        )
+    )
+    for k, ((n, _, stranded), products) in enumerate(zip(cases, results, strict=True)):
+        assert {a.name for a in products.artifacts} == PRODUCT_NAMES
+        assert all(a.path.is_file() and a.path.stat().st_size > 0 for a in products.artifacts)
+        assert products.summary.particles_total == n
+        assert products.summary.particles_stranded == stranded
+        assert products.summary.particles_active == n - stranded
+        _check_density(tmp_path / f"out{k}" / "density.nc", afloat_final=(n - stranded) / n)
+        summary = json.loads((tmp_path / f"out{k}" / "summary.json").read_text())
+        assert summary["particles_total"] == n
+
+
+def _check_density(path: Path, *, afloat_final: float) -> None:
+    """Each time's probabilities sum to the share afloat (all afloat before stranding)."""
+    with xr.open_dataset(path) as density:
+        sums = density["probability"].sum(dim=("lat", "lon")).values
+    np.testing.assert_allclose(sums[:3], 1.0, rtol=1e-5)
+    np.testing.assert_allclose(sums[-1], afloat_final, rtol=1e-5)

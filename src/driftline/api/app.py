@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from driftline import __version__
 from driftline.api import health, missions
 from driftline.api.deps import ApiServices
-from driftline.db.unit_of_work import DB_UNAVAILABLE, Database
+from driftline.db.unit_of_work import Database
 from driftline.errors import TransientError
 from driftline.runtime import metrics
 from driftline.settings import Settings
@@ -68,8 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
             headers={"Retry-After": "5"},
         )
 
-    for error in (*DB_UNAVAILABLE, TransientError):
-        app.add_exception_handler(error, unavailable)
+    app.add_exception_handler(TransientError, unavailable)
 
     @app.middleware("http")
     async def count_requests(

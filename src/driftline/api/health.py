@@ -9,7 +9,6 @@ from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 from driftline.api.deps import ServicesDep
 from driftline.runtime import metrics
@@ -45,7 +44,7 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     checks: dict[str, bool] = {}
     try:
         async with services.database.unit_of_work() as uow:
-            await uow.session.execute(text("SELECT 1"))
+            await uow.ping()
         checks["database"] = True
     except Exception:
         checks["database"] = False
@@ -58,7 +57,7 @@ async def readyz(services: ServicesDep) -> JSONResponse:
 async def prometheus_metrics(services: ServicesDep) -> Response:
     try:
         async with services.database.unit_of_work() as uow:
-            metrics.OUTBOX_BACKLOG.set(await uow.outbox_backlog())
+            metrics.OUTBOX_BACKLOG.set(await uow.outbox.backlog())
     except Exception:
         pass
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

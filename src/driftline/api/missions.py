@@ -8,7 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from driftline.api.deps import ServicesDep, TenantDep
@@ -20,15 +20,13 @@ from driftline.contracts.missions import (
     MissionPublic,
     MissionStatus,
 )
-from driftline.errors import ArtifactNotFound
+from driftline.contracts.results import MissionResult
+from driftline.db.models import Mission
+from driftline.errors import ArtifactNotFound, IdempotencyConflict, IdempotencyMismatch
 from driftline.missions import (
-    IdempotencyConflict,
-    IdempotencyMismatch,
     cancel_mission,
-    get_owned,
     list_missions,
     status_change_payload,
-    status_changes_after,
     submit_mission,
     to_public,
 )
@@ -37,6 +35,18 @@ from driftline.runtime import metrics
 router = APIRouter(prefix="/v1/missions", tags=["missions"])
 
 NOT_FOUND = "no such mission"
+
+
+async def owned_mission(mission_id: uuid.UUID, tenant: TenantDep, services: ServicesDep) -> Mission:
+    """The caller's mission; another tenant's id answers 404 exactly like a missing one."""
+    async with services.database.unit_of_work() as uow:
+        mission = await uow.missions.owned(tenant, mission_id)
+    if mission is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+    return mission
+
+
+OwnedMission = Annotated[Mission, Depends(owned_mission)]
 
 
 @router.post(
@@ -111,61 +121,48 @@ async def list_my_missions(
 
 
 @router.get("/{mission_id}", response_model=MissionPublic)
-async def get_mission(mission_id: uuid.UUID, tenant: TenantDep, services: ServicesDep) -> Any:
-    async with services.database.unit_of_work() as uow:
-        mission = await get_owned(uow, tenant, mission_id)
-    if mission is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+async def get_mission(mission: OwnedMission, services: ServicesDep) -> Any:
     return to_public(mission, services.settings.public_base_url)
 
 
+def _result_of(mission: Mission) -> MissionResult | None:
+    return MissionResult.model_validate(mission.result) if mission.result else None
+
+
 @router.get("/{mission_id}/results")
-async def get_results(mission_id: uuid.UUID, tenant: TenantDep, services: ServicesDep) -> Any:
+async def get_results(mission: OwnedMission) -> Any:
     """Summary and artifact list; 409 until the mission has completed."""
-    async with services.database.unit_of_work() as uow:
-        mission = await get_owned(uow, tenant, mission_id)
-    if mission is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
-    if mission.status != MissionStatus.COMPLETED.value or mission.result is None:
+    result = _result_of(mission)
+    if mission.status != MissionStatus.COMPLETED.value or result is None:
         raise HTTPException(
             status.HTTP_409_CONFLICT, f"mission is {mission.status}; results exist once completed"
         )
-    return {"mission_id": str(mission.id), "status": mission.status, **mission.result}
+    return {"mission_id": str(mission.id), "status": mission.status, **result.model_dump()}
 
 
 @router.get("/{mission_id}/artifacts/{name:path}")
-async def get_artifact(
-    mission_id: uuid.UUID, name: str, tenant: TenantDep, services: ServicesDep
-) -> Response:
+async def get_artifact(mission: OwnedMission, name: str, services: ServicesDep) -> Response:
     """The artifact's bytes (served through the API, so clients need no S3 access)."""
-    async with services.database.unit_of_work() as uow:
-        mission = await get_owned(uow, tenant, mission_id)
-    if mission is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
-    artifacts = {a["name"]: a for a in (mission.result or {}).get("artifacts", [])}
-    artifact = artifacts.get(name)
+    result = _result_of(mission)
+    artifact = result.artifact(name) if result is not None else None
     if artifact is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"mission has no artifact {name!r}")
     try:
-        data = await services.storage.get_bytes(artifact["key"])
+        data = await services.storage.get_bytes(artifact.key)
     except ArtifactNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "artifact missing from storage") from exc
-    return Response(data, media_type=artifact["media_type"])
+    return Response(data, media_type=artifact.media_type)
 
 
 @router.get("/{mission_id}/events")
 async def stream_events(
-    mission_id: uuid.UUID,
-    tenant: TenantDep,
+    mission: OwnedMission,
     services: ServicesDep,
     request: Request,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """Server-Sent Events: one `status` event per change, until a final state."""
-    async with services.database.unit_of_work() as uow:
-        mission = await get_owned(uow, tenant, mission_id)
-    if mission is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+    mission_id = mission.id
     start_after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
 
     async def events() -> AsyncIterator[bytes]:
@@ -173,7 +170,7 @@ async def stream_events(
         idle = 0.0
         while not await request.is_disconnected():
             async with services.database.unit_of_work() as uow:
-                changes = await status_changes_after(uow, mission_id, after)
+                changes = await uow.missions.changes_after(mission_id, after)
             for change in changes:
                 after = change.id
                 payload = json.dumps(status_change_payload(change))

@@ -81,12 +81,13 @@ def worker(
 ) -> None:
     """Run a pipeline stage's consumer (or all of them in one process). SIGTERM drains."""
     from driftline.bootstrap import run_workers
-    from driftline.contracts.topics import STAGES
+    from workers import STAGE_REGISTRY
 
-    stages = list(STAGES) if stage == "all" else [stage]
-    unknown = [s for s in stages if s not in STAGES]
-    if unknown:
-        raise typer.BadParameter(f"unknown stage {unknown[0]!r}; one of {', '.join(STAGES)}, all")
+    stages = list(STAGE_REGISTRY) if stage == "all" else [stage]
+    if stage != "all" and stage not in STAGE_REGISTRY:
+        raise typer.BadParameter(
+            f"unknown stage {stage!r}; one of {', '.join(STAGE_REGISTRY)}, all"
+        )
     asyncio.run(run_workers(_settings(), stages))
 
 
@@ -181,21 +182,13 @@ def submit(
 
 
 def _mission_rows(tenant: str | None, status: str | None, limit: int) -> list[Any]:
-    from sqlalchemy import select
-
-    from driftline.db.models import Mission
     from driftline.db.unit_of_work import Database
 
     async def fetch() -> list[Any]:
         db = Database(_settings())
         try:
             async with db.unit_of_work() as uow:
-                stmt = select(Mission).order_by(Mission.created_at.desc()).limit(limit)
-                if tenant:
-                    stmt = stmt.where(Mission.tenant == tenant)
-                if status:
-                    stmt = stmt.where(Mission.status == status)
-                return list((await uow.session.execute(stmt)).scalars().all())
+                return await uow.missions.page(tenant=tenant, limit=limit, status=status)
         finally:
             await db.close()
 
@@ -236,7 +229,7 @@ def missions_show(mission_id: str) -> None:
         db = Database(settings)
         try:
             async with db.unit_of_work() as uow:
-                mission = await uow.get_mission(uuid.UUID(mission_id))
+                mission = await uow.missions.get(uuid.UUID(mission_id))
                 if mission is None:
                     return None
                 out = to_public(mission, settings.public_base_url).model_dump(mode="json")

@@ -20,6 +20,11 @@ D = TypeVar("D", bound=EventData)
 Headers = Sequence[tuple[str, bytes]]
 
 
+def rfc3339(moment: datetime) -> str:
+    """`moment` as RFC 3339 UTC with a `Z`, the form every Driftline timestamp takes."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def new_traceparent() -> str:
     """A fresh W3C trace context (version 00, sampled)."""
     return f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-01"
@@ -60,7 +65,7 @@ class Envelope(Generic[D]):
         return self.data.model_dump_json().encode()
 
     def headers(self) -> list[tuple[str, bytes]]:
-        time = self.time.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        time = rfc3339(self.time)
         return [
             ("ce_specversion", b"1.0"),
             ("ce_id", str(self.id).encode()),

@@ -1,19 +1,13 @@
-"""Topic names: a configurable prefix (default `driftline.`) plus a fixed suffix."""
+"""Topic names: a configurable prefix (default `driftline.`) plus a fixed suffix.
+
+Every topic follows from the event types (`EventData.topic`); the internal ones (those a
+stage consumes) each have a dead-letter topic beside them.
+"""
 
 from __future__ import annotations
 
 from driftline.contracts.events import EVENT_TYPES
 
-STAGE_INPUTS: dict[str, str] = {
-    "validate": "missions.requested",
-    "fetch_forcing": "missions.validated",
-    "simulate": "forcing.ready",
-    "postprocess": "simulations.completed",
-    "notify": "results.ready",
-}
-"""The topic each stage consumes (suffix)."""
-
-STAGES: tuple[str, ...] = tuple(STAGE_INPUTS)
 PUBLIC_TOPICS: tuple[str, ...] = ("missions.completed", "missions.failed", "missions.status")
 DLQ_SUFFIX = ".dlq"
 
@@ -26,14 +20,19 @@ def dlq_topic(input_topic: str) -> str:
     return f"{input_topic}{DLQ_SUFFIX}"
 
 
-def consumer_group(stage: str) -> str:
-    """The consumer group of a stage, fixed by DESIGN.md (not prefixed)."""
-    return f"driftline.{stage}"
+def consumer_group(prefix: str, stage: str) -> str:
+    """`driftline.<stage>` with the default prefix (DESIGN.md); a test prefix keeps its own."""
+    return f"{prefix}{stage}"
+
+
+def internal_topics() -> list[str]:
+    """Suffixes of the topics stages consume (everything not public)."""
+    return sorted({cls.topic for cls in EVENT_TYPES} - set(PUBLIC_TOPICS))
 
 
 def all_topics(prefix: str) -> list[str]:
     """Every topic Driftline uses, dead-letter topics included."""
     suffixes = sorted({cls.topic for cls in EVENT_TYPES})
     names = [topic(prefix, s) for s in suffixes]
-    names += [dlq_topic(topic(prefix, s)) for s in STAGE_INPUTS.values()]
+    names += [dlq_topic(topic(prefix, s)) for s in internal_topics()]
     return names

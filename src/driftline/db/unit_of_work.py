@@ -1,14 +1,17 @@
-"""Engine, sessions and the unit of work: one transaction around each effect."""
+"""Engine, sessions and the unit of work: one transaction around each effect.
+
+The unit of work is the one boundary where PostgreSQL meets the rest of Driftline:
+repositories hang off it (`uow.missions`, `uow.outbox`, ...), and any connectivity
+error raised inside its block leaves it as `DatabaseUnavailable`, so the API answers
+503 and the runner pauses instead of spending a record's attempts.
+"""
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -21,12 +24,47 @@ from driftline.contracts.envelope import Envelope, follow, stage_source
 from driftline.contracts.events import EventData, MissionFailedV1, MissionStatusV1
 from driftline.contracts.missions import STAGE_PROGRESS, MissionStatus, utcnow
 from driftline.contracts.topics import topic
-from driftline.db.models import Mission, MissionStatusChange, OutboxRecord, ProcessedEvent
-from driftline.errors import TransientError
+from driftline.db.models import Mission, MissionStatusChange
+from driftline.db.repositories import (
+    DeadLetterReplayRepository,
+    IdempotencyRepository,
+    LockRepository,
+    MissionRepository,
+    OutboxRepository,
+    ProcessedEventRepository,
+    TenantRepository,
+    WebhookDeliveryRepository,
+)
+from driftline.errors import DatabaseUnavailable
 from driftline.settings import Settings
 
-#: Errors meaning "the database is not there right now", mapped to TransientError.
-DB_UNAVAILABLE = (OperationalError, InterfaceError, OSError, ConnectionError)
+#: SQLSTATE classes meaning "not there right now": connection exception (08),
+#: insufficient resources (53, e.g. too many connections), operator intervention
+#: (57, e.g. the server is starting up or shutting down).
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says PostgreSQL cannot be reached (as opposed to a bad statement)."""
+    if isinstance(exc, DatabaseUnavailable | OSError | ConnectionError | TimeoutError):
+        return True
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        return _sqlstate(exc.orig).startswith(_UNAVAILABLE_SQLSTATE_CLASSES)
+    return _sqlstate(exc).startswith(_UNAVAILABLE_SQLSTATE_CLASSES)
+
+
+def _sqlstate(exc: BaseException | None) -> str:
+    """The SQLSTATE of a driver error, through SQLAlchemy's adapter if wrapped."""
+    while exc is not None:
+        code = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
+        if isinstance(code, str):
+            return code
+        exc = exc.__cause__
+    return ""
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -36,21 +74,32 @@ def create_engine(settings: Settings) -> AsyncEngine:
     )
 
 
-class DatabaseUnavailable(TransientError):
-    """PostgreSQL did not answer."""
-
-
 class UnitOfWork:
-    """A transaction plus the operations stages and the API perform inside it."""
+    """A transaction, its repositories and the mission state changes made inside it."""
+
+    missions: MissionRepository
+    outbox: OutboxRepository
+    processed: ProcessedEventRepository
+    idempotency: IdempotencyRepository
+    tenants: TenantRepository
+    webhooks: WebhookDeliveryRepository
+    replays: DeadLetterReplayRepository
+    locks: LockRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], topic_prefix: str) -> None:
         self._sessions = sessions
         self._prefix = topic_prefix
-        self.session: AsyncSession
 
     async def __aenter__(self) -> UnitOfWork:
-        self.session = self._sessions()
-        await self.session.begin()
+        session = self._session = self._sessions()
+        self.missions = MissionRepository(session)
+        self.outbox = OutboxRepository(session)
+        self.processed = ProcessedEventRepository(session)
+        self.idempotency = IdempotencyRepository(session)
+        self.tenants = TenantRepository(session)
+        self.webhooks = WebhookDeliveryRepository(session)
+        self.replays = DeadLetterReplayRepository(session)
+        self.locks = LockRepository(session)
         return self
 
     async def __aexit__(
@@ -60,56 +109,30 @@ class UnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         try:
-            if exc_type is None:
-                await self.session.commit()
+            if exc is None:
+                await self._session.commit()
             else:
-                await self.session.rollback()
-        except DB_UNAVAILABLE as db_exc:
-            raise DatabaseUnavailable(f"database unavailable: {db_exc}") from db_exc
-        except DBAPIError as db_exc:
-            if db_exc.connection_invalidated:
-                raise DatabaseUnavailable(f"database connection lost: {db_exc}") from db_exc
+                await self._session.rollback()
+        except Exception as end_exc:
+            if is_unavailable(end_exc):
+                raise DatabaseUnavailable(f"database unavailable: {end_exc}") from end_exc
             raise
         finally:
-            await self.session.close()
+            await self._session.close()
+        if exc is not None and not isinstance(exc, DatabaseUnavailable) and is_unavailable(exc):
+            raise DatabaseUnavailable(f"database unavailable: {exc}") from exc
+
+    async def ping(self) -> None:
+        """One round trip; raises DatabaseUnavailable (on exit) when PostgreSQL is down."""
+        await self._session.execute(text("SELECT 1"))
 
     # -- events -------------------------------------------------------------------------
 
-    async def claim_event(self, consumer_group: str, event_id: uuid.UUID) -> bool:
-        """Record that `consumer_group` applied `event_id`; False if it already had."""
-        stmt = (
-            insert(ProcessedEvent)
-            .values(consumer_group=consumer_group, event_id=event_id)
-            .on_conflict_do_nothing()
-            .returning(ProcessedEvent.event_id)
-        )
-        return (await self.session.execute(stmt)).first() is not None
-
-    async def was_processed(self, consumer_group: str, event_id: uuid.UUID) -> bool:
-        stmt = select(ProcessedEvent.event_id).where(
-            ProcessedEvent.consumer_group == consumer_group, ProcessedEvent.event_id == event_id
-        )
-        return (await self.session.execute(stmt)).first() is not None
-
     def publish(self, envelope: Envelope[Any]) -> None:
         """Queue an event in the outbox; the relay publishes it after commit."""
-        self.session.add(
-            OutboxRecord(
-                topic=topic(self._prefix, envelope.data.topic),
-                key=envelope.subject,
-                event_id=envelope.id,
-                headers={k: v.decode() for k, v in envelope.headers()},
-                payload=envelope.value().decode(),
-            )
-        )
+        self.outbox.add(topic(self._prefix, envelope.data.topic), envelope)
 
-    # -- missions -----------------------------------------------------------------------
-
-    async def get_mission(self, mission_id: uuid.UUID, *, lock: bool = False) -> Mission | None:
-        stmt = select(Mission).where(Mission.id == mission_id)
-        if lock:
-            stmt = stmt.with_for_update()
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+    # -- mission state ------------------------------------------------------------------
 
     async def change_status(
         self,
@@ -132,7 +155,7 @@ class UnitOfWork:
         mission.stage = stage
         mission.progress = progress
         mission.updated_at = now
-        self.session.add(
+        self.missions.record_change(
             MissionStatusChange(
                 mission_id=mission.id,
                 status=status.value,
@@ -183,19 +206,6 @@ class UnitOfWork:
             cause=cause,
             detail=f"{reason}: {detail}",
             traceparent=traceparent,
-        )
-
-    async def outbox_backlog(self) -> int:
-        stmt = (
-            select(func.count())
-            .select_from(OutboxRecord)
-            .where(OutboxRecord.published_at.is_(None))
-        )
-        return int((await self.session.execute(stmt)).scalar_one())
-
-    async def mark_published(self, ids: list[int], at: datetime) -> None:
-        await self.session.execute(
-            update(OutboxRecord).where(OutboxRecord.id.in_(ids)).values(published_at=at)
         )
 
 

@@ -1,4 +1,8 @@
-"""What forcing a mission needs: its seed area, the padded subset area and the time window."""
+"""What forcing a mission needs: its seed area, the padded subset area and the time window.
+
+Also the cache key of a subset: missions whose rounded area and window match share one
+stored file.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,12 @@ from datetime import datetime, timedelta
 
 from driftline.contracts.missions import MissionCreate
 from driftline.forcing.catalog import BBox, Catalog, ChosenSource
+from driftline.geo import km_to_deg_lat, km_to_deg_lon
 
 #: Fastest plausible drift (current plus leeway), m/s: bounds how far an object can go.
 MAX_DRIFT_SPEED_MS = 1.2
 #: Extra time either side of the window so readers can interpolate at its edges.
 TIME_MARGIN = timedelta(hours=1)
-KM_PER_DEG = 111.2
 #: Subset areas and windows are rounded outward to this grid so nearby missions share them.
 AREA_GRID_DEG = 0.5
 WINDOW_GRID_H = 6
@@ -23,6 +27,8 @@ WINDOW_GRID_H = 6
 
 @dataclass(frozen=True)
 class ForcingPlan:
+    """The sources chosen for a mission and the area and window to cut from them."""
+
     seed_area: BBox
     area: BBox  # seed area padded by the drift bound
     start: datetime
@@ -35,13 +41,14 @@ class ForcingPlan:
 
 
 def drift_bound_km(duration_hours: float, max_speed_ms: float = MAX_DRIFT_SPEED_MS) -> float:
+    """How far an object can drift in `duration_hours`, plus a fixed 10 km margin."""
     return max_speed_ms * duration_hours * 3.6 + 10.0
 
 
 def _pad(box: BBox, km: float) -> BBox:
-    mid_lat = (box.lat_min + box.lat_max) / 2
-    dlat = km / KM_PER_DEG
-    dlon = km / (KM_PER_DEG * max(math.cos(math.radians(mid_lat)), 0.05))
+    """`box` grown by `km` on every side, clipped to the globe."""
+    dlat = km_to_deg_lat(km)
+    dlon = km_to_deg_lon(km, (box.lat_min + box.lat_max) / 2)
     return BBox(
         max(box.lon_min - dlon, -180),
         max(box.lat_min - dlat, -90),
@@ -60,6 +67,7 @@ def simulation_window(request: MissionCreate) -> tuple[datetime, datetime]:
 
 
 def seed_area(request: MissionCreate) -> BBox:
+    """Where particles are seeded: the position(s) padded by three times their radius."""
     points = [request.last_known_position]
     if request.end_position is not None:
         points.append(request.end_position)
@@ -115,6 +123,7 @@ def subset_bounds(area: BBox, start: datetime, end: datetime) -> tuple[BBox, dat
 
 
 def cache_key(chosen: ChosenSource, area: BBox, start: datetime, end: datetime) -> str:
+    """`<source>-<variable>-<digest>`; the digest changes when the source's data may have."""
     box, lo, hi = subset_bounds(area, start, end)
     identity = {
         "source": chosen.name,

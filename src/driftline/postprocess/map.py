@@ -1,29 +1,28 @@
 """The PNG map a coordinator reads at a glance: coast, cloud, search areas, datum, scale.
 
 The coastline is drawn offline from the same GSHHG landmask OpenDrift strands particles
-on (roaring-landmask), so no map data is downloaded.
+on (roaring-landmask), so no map data is downloaded. Figures are built with matplotlib's
+object API, not pyplot: pyplot keeps global figure state that is not thread-safe, and
+several missions draw their maps in worker threads at once.
 """
 
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from shapely import MultiPolygon, Polygon
 
-from driftline.landmask import landmask
-
-if TYPE_CHECKING:
-    from driftline.postprocess.products import Cloud
+from driftline.landmask import LandMask
+from driftline.postprocess.cloud import Cloud, Datum
+from driftline.postprocess.containment import Region, polygons
 
 LEVEL_STYLE = {
     50: ("#d7191c", "50 % containment"),
@@ -31,51 +30,55 @@ LEVEL_STYLE = {
     95: ("#2c7bb6", "95 % containment"),
 }
 KM_PER_DEG = 111.2
+DATUM_COLOUR = "#1a9641"
+STRANDED_COLOUR = "#8b0000"
 
 
-def _land(
-    lon_min: float, lon_max: float, lat_min: float, lat_max: float, n: int = 300
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    mask = landmask()
-    lons = np.linspace(lon_min, lon_max, n)
-    lats = np.linspace(lat_min, lat_max, n)
-    xx, yy = np.meshgrid(lons, lats)
-    land = mask.contains_many(xx.ravel(), yy.ravel()).reshape(xx.shape)
-    return lons, lats, land.astype(float)
+@dataclass(frozen=True)
+class Extent:
+    """The map's lon/lat window."""
 
+    lon_min: float
+    lon_max: float
+    lat_min: float
+    lat_max: float
 
-def _scale_bar(
-    ax: plt.Axes, lon_min: float, lon_max: float, lat_min: float, lat_max: float
-) -> None:
-    mid_lat = (lat_min + lat_max) / 2
-    width_km = (lon_max - lon_min) * KM_PER_DEG * math.cos(math.radians(mid_lat))
-    nice = [1, 2, 5, 10, 20, 25, 50, 100, 200, 500]
-    length = max([n for n in nice if n <= width_km / 4] or [1])
-    dlon = length / (KM_PER_DEG * math.cos(math.radians(mid_lat)))
-    x0 = lon_min + 0.05 * (lon_max - lon_min)
-    y0 = lat_min + 0.05 * (lat_max - lat_min)
-    ax.plot([x0, x0 + dlon], [y0, y0], color="black", linewidth=3, solid_capstyle="butt")
-    ax.text(
-        x0 + dlon / 2,
-        y0 + 0.015 * (lat_max - lat_min),
-        f"{length} km",
-        ha="center",
-        va="bottom",
-        fontsize=9,
-        fontweight="bold",
-    )
+    @property
+    def cos_mid_lat(self) -> float:
+        """Length of a degree of longitude over one of latitude (bounded near the poles)."""
+        return max(math.cos(math.radians((self.lat_min + self.lat_max) / 2)), 0.1)
 
 
 def draw_map(
     cloud: Cloud,
-    regions: dict[int, Polygon | MultiPolygon],
-    centroids: list[tuple[float, float, datetime]],
+    regions: dict[int, Region],
+    datums: list[Datum],
     path: Path,
     *,
     title: str,
+    land: LandMask,
 ) -> None:
-    final = len(cloud.times) - 1
-    lon_f, lat_f = cloud.lon[:, final], cloud.lat[:, final]
+    """Draw the final-time map: `regions` by containment level, `datums` as the track."""
+    extent = map_extent(cloud)
+    fig = Figure(figsize=(9, 8), dpi=110)
+    ax = fig.subplots()
+    _draw_land(ax, extent, land)
+    _draw_particles(ax, cloud)
+    _draw_regions(ax, regions)
+    _draw_datums(ax, datums)
+    _draw_start(ax, cloud)
+    _scale_bar(ax, extent)
+    end = cloud.times[cloud.final].astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    _frame(ax, extent, f"{title}\nsearch areas at {end}")
+    ax.legend(
+        handles=_legend_handles(cloud, regions), loc="upper right", fontsize=8, framealpha=0.9
+    )
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def map_extent(cloud: Cloud) -> Extent:
+    """Every afloat and stranded particle and the start, with a margin of 15 %."""
     all_lon = np.concatenate(
         [cloud.lon[np.isfinite(cloud.lon)], cloud.stranded_lon, [cloud.start_lon]]
     )
@@ -85,56 +88,78 @@ def draw_map(
     lon_min, lon_max = float(np.nanmin(all_lon)), float(np.nanmax(all_lon))
     lat_min, lat_max = float(np.nanmin(all_lat)), float(np.nanmax(all_lat))
     pad_lat = max((lat_max - lat_min) * 0.15, 0.02)
-    mid_lat = (lat_min + lat_max) / 2
-    pad_lon = max((lon_max - lon_min) * 0.15, pad_lat / max(math.cos(math.radians(mid_lat)), 0.1))
-    lon_min, lon_max, lat_min, lat_max = (
-        lon_min - pad_lon,
-        lon_max + pad_lon,
-        lat_min - pad_lat,
-        lat_max + pad_lat,
-    )
+    cos_lat = max(math.cos(math.radians((lat_min + lat_max) / 2)), 0.1)
+    pad_lon = max((lon_max - lon_min) * 0.15, pad_lat / cos_lat)
+    return Extent(lon_min - pad_lon, lon_max + pad_lon, lat_min - pad_lat, lat_max + pad_lat)
 
-    fig, ax = plt.subplots(figsize=(9, 8), dpi=110)
-    lons, lats, land = _land(lon_min, lon_max, lat_min, lat_max)
+
+def _land(
+    extent: Extent, mask: LandMask, n: int = 300
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Land (1) and sea (0) sampled on an n-by-n lon/lat grid over the extent."""
+    lons = np.linspace(extent.lon_min, extent.lon_max, n)
+    lats = np.linspace(extent.lat_min, extent.lat_max, n)
+    xx, yy = np.meshgrid(lons, lats)
+    land = mask.contains_many(xx.ravel(), yy.ravel()).reshape(xx.shape)
+    return lons, lats, land.astype(float)
+
+
+def _draw_land(ax: Axes, extent: Extent, mask: LandMask) -> None:
+    lons, lats, land = _land(extent, mask)
     ax.set_facecolor("#dceefc")
     if land.any():
         ax.contourf(lons, lats, land, levels=[0.5, 1.5], colors=["#e8e0c8"])
         ax.contour(lons, lats, land, levels=[0.5], colors=["#6b5b3e"], linewidths=0.8)
+
+
+def _draw_particles(ax: Axes, cloud: Cloud) -> None:
+    """Final positions of the afloat particles, and where the stranded ones ended."""
+    lon_f, lat_f = cloud.lon[:, cloud.final], cloud.lat[:, cloud.final]
     ax.scatter(lon_f, lat_f, s=3, color="#333333", alpha=0.5, linewidths=0, zorder=3)
     if cloud.stranded_lon.size:
         ax.scatter(
             cloud.stranded_lon,
             cloud.stranded_lat,
             s=12,
-            color="#8b0000",
+            color=STRANDED_COLOUR,
             marker="x",
             linewidths=0.8,
             zorder=4,
         )
+
+
+def _draw_regions(ax: Axes, regions: dict[int, Region]) -> None:
+    # Widest first, so the tighter outlines are drawn on top of the wider ones.
     for level in sorted(regions, reverse=True):
         colour, _ = LEVEL_STYLE.get(level, ("black", f"{level} %"))
-        shape = regions[level]
-        for polygon in shape.geoms if isinstance(shape, MultiPolygon) else [shape]:
+        for polygon in polygons(regions[level]):
             x, y = polygon.exterior.xy
             ax.plot(x, y, color=colour, linewidth=2, zorder=5)
-    if len(centroids) > 1:
+
+
+def _draw_datums(ax: Axes, datums: list[Datum]) -> None:
+    """The datum track as a line, the final datum as a dot."""
+    if len(datums) > 1:
         ax.plot(
-            [c[0] for c in centroids],
-            [c[1] for c in centroids],
-            color="#1a9641",
+            [d.lon for d in datums],
+            [d.lat for d in datums],
+            color=DATUM_COLOUR,
             linewidth=2,
             zorder=6,
         )
-    if centroids:
+    if datums:
         ax.plot(
-            centroids[-1][0],
-            centroids[-1][1],
+            datums[-1].lon,
+            datums[-1].lat,
             marker="o",
             markersize=9,
-            color="#1a9641",
+            color=DATUM_COLOUR,
             markeredgecolor="white",
             zorder=7,
         )
+
+
+def _draw_start(ax: Axes, cloud: Cloud) -> None:
     ax.plot(
         cloud.start_lon,
         cloud.start_lat,
@@ -144,16 +169,43 @@ def draw_map(
         markeredgecolor="black",
         zorder=8,
     )
-    _scale_bar(ax, lon_min, lon_max, lat_min, lat_max)
-    ax.set_xlim(lon_min, lon_max)
-    ax.set_ylim(lat_min, lat_max)
-    ax.set_aspect(1 / max(math.cos(math.radians(mid_lat)), 0.1))
+
+
+def _scale_bar(ax: Axes, extent: Extent) -> None:
+    """A round-length bar about a quarter of the map wide, bottom left."""
+    width_deg = extent.lon_max - extent.lon_min
+    height_deg = extent.lat_max - extent.lat_min
+    cos_lat = math.cos(math.radians((extent.lat_min + extent.lat_max) / 2))
+    nice = [1, 2, 5, 10, 20, 25, 50, 100, 200, 500]
+    length = max([n for n in nice if n <= width_deg * KM_PER_DEG * cos_lat / 4] or [1])
+    dlon = length / (KM_PER_DEG * cos_lat)
+    x0 = extent.lon_min + 0.05 * width_deg
+    y0 = extent.lat_min + 0.05 * height_deg
+    ax.plot([x0, x0 + dlon], [y0, y0], color="black", linewidth=3, solid_capstyle="butt")
+    ax.text(
+        x0 + dlon / 2,
+        y0 + 0.015 * height_deg,
+        f"{length} km",
+        ha="center",
+        va="bottom",
+        fontsize=9,
+        fontweight="bold",
+    )
+
+
+def _frame(ax: Axes, extent: Extent, title: str) -> None:
+    """Limits, equal-distance aspect, axis labels, graticule and title."""
+    ax.set_xlim(extent.lon_min, extent.lon_max)
+    ax.set_ylim(extent.lat_min, extent.lat_max)
+    ax.set_aspect(1 / extent.cos_mid_lat)
     ax.set_xlabel("longitude (°E)")
     ax.set_ylabel("latitude (°N)")
     ax.grid(True, linestyle=":", linewidth=0.5)
-    end = cloud.times[final].astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    ax.set_title(f"{title}\nsearch areas at {end}", fontsize=12)
-    handles = [
+    ax.set_title(title, fontsize=12)
+
+
+def _legend_handles(cloud: Cloud, regions: dict[int, Region]) -> list[Artist]:
+    handles: list[Artist] = [
         Line2D(
             [],
             [],
@@ -165,30 +217,15 @@ def draw_map(
             label="last known position",
         ),
         Line2D([], [], marker=".", color="#333333", linestyle="", label="particles (final)"),
-        Line2D([], [], color="#1a9641", linewidth=2, marker="o", label="datum track / datum"),
-        *[
-            Patch(
-                facecolor="none",
-                edgecolor=LEVEL_STYLE[lvl][0],
-                linewidth=2,
-                label=LEVEL_STYLE[lvl][1],
-            )
-            for lvl in sorted(regions)
-            if lvl in LEVEL_STYLE
-        ],
+        Line2D([], [], color=DATUM_COLOUR, linewidth=2, marker="o", label="datum track / datum"),
+    ]
+    handles += [
+        Patch(facecolor="none", edgecolor=colour, linewidth=2, label=label)
+        for colour, label in (LEVEL_STYLE[lvl] for lvl in sorted(regions) if lvl in LEVEL_STYLE)
     ]
     if cloud.stranded_lon.size:
+        stranded = f"stranded ({cloud.stranded_lon.size})"
         handles.append(
-            Line2D(
-                [],
-                [],
-                marker="x",
-                color="#8b0000",
-                linestyle="",
-                label=f"stranded ({cloud.stranded_lon.size})",
-            )
+            Line2D([], [], marker="x", color=STRANDED_COLOUR, linestyle="", label=stranded)
         )
-    ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.9)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    return handles

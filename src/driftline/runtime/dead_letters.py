@@ -1,6 +1,8 @@
-"""The operator's dead-letter workflow: list, show and replay `<input topic>.dlq` records.
+"""Dead letters: the `dlq_` headers written when a record gives up, and the operator's
+workflow that reads them back (list, show, replay `<input topic>.dlq` records).
 
-Replay re-publishes a dead letter to its original topic with its original key, value
+This module owns the header schema of DESIGN.md on both sides. Replay re-publishes a
+dead letter to its original topic with its original key, value
 and `ce_` headers (so `ce_id` is kept and a stage that already applied it does
 nothing), then records it in `dead_letter_replays` so a second replay skips it.
 """
@@ -11,17 +13,80 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 
-from driftline.contracts.envelope import header_map
-from driftline.contracts.topics import STAGE_INPUTS, dlq_topic, topic
-from driftline.db.models import DeadLetterReplay
+from driftline.contracts.envelope import header_map, rfc3339
+from driftline.contracts.topics import dlq_topic, internal_topics, topic
 from driftline.db.unit_of_work import Database
+from driftline.runtime import metrics
 from driftline.runtime.kafka import bounded, new_producer
 from driftline.settings import Settings
+
+DLQ_PREFIX = "dlq_"
+#: Longest error message kept in a header (a traceback can be huge).
+MAX_ERROR_MESSAGE = 2000
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why and when a record gave up."""
+
+    error: BaseException
+    attempts: int
+    first_failure: datetime
+    last_failure: datetime
+
+
+def dead_letter_headers(
+    record: ConsumerRecord[bytes, bytes], *, group: str, stage: str, failure: Failure
+) -> list[tuple[str, bytes]]:
+    """The record's own headers (minus stale `dlq_` ones) plus where and why it failed."""
+    kept = [(k, v) for k, v in (record.headers or ()) if not k.startswith(DLQ_PREFIX)]
+    added = {
+        "original_topic": record.topic,
+        "original_partition": str(record.partition),
+        "original_offset": str(record.offset),
+        "consumer_group": group,
+        "stage": stage,
+        "error_type": type(failure.error).__name__,
+        "error_message": str(failure.error)[:MAX_ERROR_MESSAGE],
+        "attempts": str(failure.attempts),
+        "first_failure_time": rfc3339(failure.first_failure),
+        "last_failure_time": rfc3339(failure.last_failure),
+    }
+    return kept + [(DLQ_PREFIX + name, value.encode()) for name, value in added.items()]
+
+
+class DeadLetterPublisher:
+    """Sends given-up records to `<input topic>.dlq` with their original key and value."""
+
+    def __init__(self, settings: Settings, *, stage: str, group: str) -> None:
+        self._settings = settings
+        self._stage = stage
+        self._group = group
+        self._producer: AIOKafkaProducer | None = None
+
+    async def send(self, record: ConsumerRecord[bytes, bytes], failure: Failure) -> None:
+        timeout = self._settings.kafka_request_timeout_s
+        if self._producer is None:
+            producer = new_producer(self._settings, client_id=f"driftline-{self._stage}-dlq")
+            await bounded(producer.start(), timeout, "dlq producer start")
+            self._producer = producer
+        headers = dead_letter_headers(record, group=self._group, stage=self._stage, failure=failure)
+        await bounded(
+            self._producer.send_and_wait(
+                dlq_topic(record.topic), record.value, key=record.key, headers=headers
+            ),
+            timeout,
+            "dead-letter send",
+        )
+        metrics.DEAD_LETTERS.labels(self._stage).inc()
+
+    async def close(self) -> None:
+        if self._producer is not None:
+            await bounded(self._producer.stop(), self._settings.kafka_request_timeout_s, "stop")
+            self._producer = None
 
 
 @dataclass(frozen=True)
@@ -100,7 +165,7 @@ async def _partitions(settings: Settings, topics: list[str]) -> list[TopicPartit
 
 
 def dead_letter_topics(settings: Settings) -> list[str]:
-    return [dlq_topic(topic(settings.topic_prefix, s)) for s in STAGE_INPUTS.values()]
+    return [dlq_topic(topic(settings.topic_prefix, s)) for s in internal_topics()]
 
 
 async def read_dead_letters(
@@ -155,10 +220,7 @@ async def replay_dead_letters(
     """Re-publish matching dead letters to their original topics, each at most once."""
     letters = await read_dead_letters(settings, which)
     async with database.unit_of_work() as uow:
-        done = {
-            (row.dlq_topic, row.dlq_partition, row.dlq_offset)
-            for row in (await uow.session.execute(select(DeadLetterReplay))).scalars()
-        }
+        done = await uow.replays.replayed()
     todo = [lt for lt in letters if (lt.topic, lt.partition, lt.offset) not in done]
     skipped = [lt for lt in letters if (lt.topic, lt.partition, lt.offset) in done]
     if dry_run or not todo:
@@ -172,22 +234,15 @@ async def replay_dead_letters(
             original = letter.attrs.get("dlq_original_topic")
             if not original:
                 continue
-            headers = [(k, v) for k, v in letter.headers if not k.startswith("dlq_")]
+            headers = [(k, v) for k, v in letter.headers if not k.startswith(DLQ_PREFIX)]
             await bounded(
                 producer.send_and_wait(original, letter.value, key=letter.key, headers=headers),
                 timeout,
                 "replay send",
             )
             async with database.unit_of_work() as uow:
-                await uow.session.execute(
-                    insert(DeadLetterReplay)
-                    .values(
-                        dlq_topic=letter.topic,
-                        dlq_partition=letter.partition,
-                        dlq_offset=letter.offset,
-                        event_id=letter.event_id or None,
-                    )
-                    .on_conflict_do_nothing()
+                await uow.replays.record(
+                    letter.topic, letter.partition, letter.offset, letter.event_id or None
                 )
             replayed.append(letter)
     finally:

@@ -15,14 +15,10 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from driftline.contracts.topics import all_topics
-from driftline.errors import TransientError
+from driftline.errors import BrokerUnavailable
 from driftline.settings import Settings
 
 T = TypeVar("T")
-
-
-class BrokerUnavailable(TransientError):
-    """Kafka did not answer in time."""
 
 
 async def bounded(call: Awaitable[T], timeout_s: float, what: str) -> T:

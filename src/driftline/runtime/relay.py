@@ -17,11 +17,8 @@ from typing import Any
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError
 
 from driftline.contracts.missions import utcnow
-from driftline.db.models import OutboxRecord
 from driftline.db.unit_of_work import Database
 from driftline.errors import TransientError
 from driftline.runtime import metrics
@@ -89,7 +86,7 @@ class OutboxRelay:
                     backoff = self._settings.retry_backoff_s
                     if sent == self._batch_size:
                         continue
-                except (TransientError, OSError, asyncpg.PostgresError, DBAPIError) as exc:
+                except (TransientError, OSError, asyncpg.PostgresError) as exc:
                     log.warning("relay.retry", error=str(exc), backoff_s=round(backoff, 2))
                     if producer is not None:
                         await _close_quietly(producer)
@@ -108,19 +105,7 @@ class OutboxRelay:
         """Publish the oldest unpublished rows; returns how many were published."""
         timeout = self._settings.kafka_request_timeout_s
         async with self._db.unit_of_work() as uow:
-            rows = (
-                (
-                    await uow.session.execute(
-                        select(OutboxRecord)
-                        .where(OutboxRecord.published_at.is_(None))
-                        .order_by(OutboxRecord.id)
-                        .limit(self._batch_size)
-                        .with_for_update(skip_locked=True)
-                    )
-                )
-                .scalars()
-                .all()
-            )
+            rows = await uow.outbox.next_batch(self._batch_size)
             if not rows:
                 metrics.OUTBOX_BACKLOG.set(0)
                 return 0
@@ -137,7 +122,7 @@ class OutboxRelay:
                     )
                 )
             await bounded(asyncio.gather(*pending), timeout, "delivery")
-            await uow.mark_published([r.id for r in rows], utcnow())
+            await uow.outbox.mark_published([r.id for r in rows], utcnow())
         self.published += len(rows)
         metrics.OUTBOX_PUBLISHED.inc(len(rows))
         log.debug("relay.published", count=len(rows))

@@ -1,42 +1,27 @@
 """What a stage is: a plain async function from one validated event to the events it emits.
 
-A stage knows nothing of offsets, commits, retries or topics; the runner does.
+A stage knows nothing of offsets, commits, retries or topics; the runner does. Its
+dependencies are its keyword-only parameters, named after what they are
+(`storage`, `pool`, `subsets`, ...): the bootstrap matches those names against the
+adapters it built and binds them (cosmicpython's `inject_dependencies`), so a unit test
+simply calls the function with fakes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
-
-import httpx
+from functools import partial
+from typing import Any, Generic, TypeVar
 
 from driftline.contracts.envelope import Envelope
 from driftline.contracts.events import EventData
 from driftline.contracts.missions import MissionStatus
-from driftline.settings import Settings
-
-if TYPE_CHECKING:
-    from driftline.storage.base import ArtifactStore
+from driftline.contracts.results import MissionResult
+from driftline.errors import ConfigurationError
 
 E = TypeVar("E", bound=EventData)
-
-
-@dataclass
-class StageContext:
-    """The dependencies a stage may use, wired once per process by `bootstrap`."""
-
-    settings: Settings
-    storage: ArtifactStore
-    http: httpx.AsyncClient
-    # Optional, per stage: the warm simulation pool, the forcing catalog, etc.
-    services: dict[str, Any] = field(default_factory=dict)
-
-    def service(self, name: str) -> Any:
-        try:
-            return self.services[name]
-        except KeyError:
-            raise RuntimeError(f"stage context has no {name!r} service wired") from None
 
 
 @dataclass
@@ -45,18 +30,35 @@ class StageOutcome:
 
     status: MissionStatus
     emits: list[EventData] = field(default_factory=list)
-    result: dict[str, Any] | None = None  # stored on the mission row (results, summary)
+    result: MissionResult | None = None  # stored on the mission row
     detail: str | None = None
     completed: bool = False
 
 
-StageFunction = Callable[[Envelope[E], StageContext], Awaitable[StageOutcome]]
+StageFunction = Callable[..., Awaitable[StageOutcome]]
+BoundStage = Callable[[Envelope[Any]], Awaitable[StageOutcome]]
 
 
 @dataclass(frozen=True)
 class Stage(Generic[E]):
-    """A named stage: its input event type and its function."""
+    """One declaration per stage: its name, the event it consumes and its function."""
 
     name: str
     consumes: type[E]
-    run: StageFunction[E]
+    run: StageFunction
+
+    @property
+    def dependencies(self) -> tuple[str, ...]:
+        """The names of the keyword-only parameters the function asks for."""
+        return tuple(
+            name
+            for name, param in inspect.signature(self.run).parameters.items()
+            if param.kind is inspect.Parameter.KEYWORD_ONLY
+        )
+
+    def bind(self, available: Mapping[str, Any]) -> BoundStage:
+        """The function with its dependencies filled in from `available`, by name."""
+        missing = [name for name in self.dependencies if name not in available]
+        if missing:
+            raise ConfigurationError(f"stage {self.name} needs {', '.join(missing)}; not wired")
+        return partial(self.run, **{name: available[name] for name in self.dependencies})

@@ -12,17 +12,20 @@ import signal
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Protocol
 
 import structlog
 
-from driftline.errors import TransientError
+from driftline.errors import SimulationPoolBroken
 from driftline.simulation.leeway import SimulationOutcome, SimulationRequest, run_leeway, warm_up
 
 log = structlog.get_logger("driftline.simulation_pool")
 
 
-class SimulationPoolBroken(TransientError):
-    """A simulation process died (out of memory, killed); the run is retried."""
+class Simulator(Protocol):
+    """What the simulate stage needs: run one Leeway simulation into `output_path`."""
+
+    async def run(self, request: SimulationRequest, output_path: Path) -> SimulationOutcome: ...
 
 
 def _ready() -> bool:

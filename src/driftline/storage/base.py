@@ -8,7 +8,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
 
-from driftline.errors import DriftlineError
+from driftline.errors import InvalidKey
 
 
 @dataclass(frozen=True)
@@ -31,10 +31,6 @@ def sha256_file(path: Path) -> str:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-class InvalidKey(DriftlineError):
-    """A key that could escape its prefix or is not a relative path."""
 
 
 def check_key(key: str) -> str:

@@ -1,0 +1,130 @@
+"""The particle cloud as post-processing sees it: afloat positions per time, strandings, datum.
+
+Owns reading the simulation's particle NetCDF (under `NETCDF_LOCK`: netCDF4/HDF5 are not
+thread-safe and several missions are post-processed in threads at once) and the datum
+track derived from it. Everything downstream works on the in-memory `Cloud`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import xarray as xr
+
+from driftline.netcdf_io import NETCDF_LOCK
+
+
+@dataclass(frozen=True)
+class Cloud:
+    """Particle positions per output time; NaN where a particle is not afloat."""
+
+    times: list[datetime]
+    lon: np.ndarray  # (trajectory, time)
+    lat: np.ndarray
+    afloat: np.ndarray  # bool (trajectory, time)
+    stranded_lon: np.ndarray
+    stranded_lat: np.ndarray
+    start_lon: float
+    start_lat: float
+
+    @property
+    def total(self) -> int:
+        return int(self.lon.shape[0])
+
+    @property
+    def final(self) -> int:
+        """Index of the last output time."""
+        return len(self.times) - 1
+
+    def index_of(self, moment: datetime) -> int:
+        """Index of the output time nearest to `moment`."""
+        stamps = np.array([t.timestamp() for t in self.times])
+        return int(np.argmin(np.abs(stamps - moment.timestamp())))
+
+
+class Datum(NamedTuple):
+    """Centroid of the afloat particles at one output time."""
+
+    lon: float
+    lat: float
+    time: datetime
+
+
+@dataclass(frozen=True)
+class _Raw:
+    """The variables read from the particle file, before any interpretation."""
+
+    times: list[datetime]
+    lon: np.ndarray
+    lat: np.ndarray
+    status: np.ndarray
+    codes: dict[str, object]
+
+
+def read_cloud(particles_nc: Path) -> Cloud:
+    """Read only lon, lat and status; stranded particles keep their last position."""
+    raw = _read_raw(particles_nc)
+    valid = np.isfinite(raw.lon) & np.isfinite(raw.lat)
+    afloat = valid & (np.nan_to_num(raw.status, nan=-1) == raw.codes.get("active", 0))
+    stranded_code = raw.codes.get("stranded")
+    last_status = np.array([_last_valid(row) for row in raw.status])
+    is_stranded = (
+        last_status == stranded_code if stranded_code is not None else np.zeros(len(raw.lon), bool)
+    )
+    last_lon = np.array([_last_valid(row) for row in raw.lon])
+    last_lat = np.array([_last_valid(row) for row in raw.lat])
+    return Cloud(
+        times=raw.times,
+        lon=np.where(afloat, raw.lon, np.nan),
+        lat=np.where(afloat, raw.lat, np.nan),
+        afloat=afloat,
+        stranded_lon=last_lon[is_stranded],
+        stranded_lat=last_lat[is_stranded],
+        start_lon=float(np.nanmean([_first_valid(row) for row in raw.lon])),
+        start_lat=float(np.nanmean([_first_valid(row) for row in raw.lat])),
+    )
+
+
+def _read_raw(particles_nc: Path) -> _Raw:
+    # xarray reads lazily: every value is loaded here, inside the lock, so no HDF5 call
+    # can happen later outside it.
+    with NETCDF_LOCK, xr.open_dataset(particles_nc) as ds:
+        status = ds["status"]
+        meanings = str(status.attrs.get("flag_meanings", "active")).split()
+        values = status.attrs.get("flag_values", list(range(len(meanings))))
+        return _Raw(
+            times=[_utc(t) for t in ds["time"].values],
+            lon=ds["lon"].values.astype("float64"),
+            lat=ds["lat"].values.astype("float64"),
+            status=status.values,
+            codes=dict(zip(meanings, np.atleast_1d(values), strict=False)),
+        )
+
+
+def datum_track(cloud: Cloud) -> list[Datum]:
+    """The afloat centroid at every output time that still has a particle afloat."""
+    return [
+        Datum(float(np.nanmean(cloud.lon[:, i])), float(np.nanmean(cloud.lat[:, i])), moment)
+        for i, moment in enumerate(cloud.times)
+        if cloud.afloat[:, i].any()
+    ]
+
+
+def _utc(stamp: np.datetime64) -> datetime:
+    seconds = float((stamp - np.datetime64("1970-01-01")) / np.timedelta64(1, "s"))
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _last_valid(row: np.ndarray) -> float:
+    good = np.flatnonzero(np.isfinite(row))
+    return float(row[good[-1]]) if good.size else math.nan
+
+
+def _first_valid(row: np.ndarray) -> float:
+    good = np.flatnonzero(np.isfinite(row))
+    return float(row[good[0]]) if good.size else math.nan

@@ -1,0 +1,100 @@
+"""Gridded probability density of a particle cloud, and its CF NetCDF product.
+
+The density NetCDF is written under `NETCDF_LOCK` (netCDF4/HDF5 are not thread-safe);
+the histogram itself is computed outside it so concurrent missions still overlap.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from driftline.netcdf_io import NETCDF_LOCK
+from driftline.postprocess.cloud import Cloud
+
+KM_PER_DEG = 111.2
+
+
+@dataclass(frozen=True)
+class Grid:
+    lon_edges: np.ndarray
+    lat_edges: np.ndarray
+
+    @property
+    def lon_centres(self) -> np.ndarray:
+        return (self.lon_edges[:-1] + self.lon_edges[1:]) / 2
+
+    @property
+    def lat_centres(self) -> np.ndarray:
+        return (self.lat_edges[:-1] + self.lat_edges[1:]) / 2
+
+    def counts(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        """Particle counts per cell, shape (lat, lon)."""
+        good = np.isfinite(lon) & np.isfinite(lat)
+        hist, _, _ = np.histogram2d(lat[good], lon[good], bins=[self.lat_edges, self.lon_edges])
+        return hist
+
+
+def make_grid(lon: np.ndarray, lat: np.ndarray, resolution_m: float, max_cells: int = 400) -> Grid:
+    """A regular lon/lat grid of ~`resolution_m` cells over every finite position."""
+    lon_ok, lat_ok = lon[np.isfinite(lon)], lat[np.isfinite(lat)]
+    mid_lat = float(np.mean(lat_ok)) if lat_ok.size else 0.0
+    dlat = resolution_m / 1000 / KM_PER_DEG
+    dlon = dlat / max(math.cos(math.radians(mid_lat)), 0.05)
+    lo = (float(lon_ok.min()) - 2 * dlon, float(lon_ok.max()) + 2 * dlon)
+    la = (float(lat_ok.min()) - 2 * dlat, float(lat_ok.max()) + 2 * dlat)
+    # Keep the grid tractable for very spread clouds: coarsen rather than explode.
+    scale = max(1.0, (lo[1] - lo[0]) / dlon / max_cells, (la[1] - la[0]) / dlat / max_cells)
+    dlon, dlat = dlon * scale, dlat * scale
+    return Grid(np.arange(lo[0], lo[1] + dlon, dlon), np.arange(la[0], la[1] + dlat, dlat))
+
+
+PROBABILITY_ATTRS = {
+    "long_name": "probability that the object is in the cell",
+    "units": "1",
+    "comment": "sums over a time step to the fraction of particles afloat",
+}
+ENCODING: dict[str, dict[str, Any]] = {
+    "probability": {"zlib": True, "complevel": 4},
+    "time": {"units": "hours since 1970-01-01 00:00:00", "dtype": "float64"},
+}
+
+
+def write_density(cloud: Cloud, grid: Grid, path: Path) -> None:
+    """Probability per cell and output time; each time's cells sum to the fraction afloat."""
+    ds = density_dataset(cloud, grid)
+    with NETCDF_LOCK:
+        ds.to_netcdf(path, encoding=ENCODING)
+
+
+def density_dataset(cloud: Cloud, grid: Grid) -> xr.Dataset:
+    """The density as an in-memory CF dataset (no file I/O)."""
+    probability = np.stack(
+        [
+            grid.counts(cloud.lon[:, i], cloud.lat[:, i]) / cloud.total
+            for i in range(len(cloud.times))
+        ]
+    ).astype("float32")
+    times = np.array([np.datetime64(t.replace(tzinfo=None), "ns") for t in cloud.times])
+    return xr.Dataset(
+        {"probability": (("time", "lat", "lon"), probability, PROBABILITY_ATTRS)},
+        coords={
+            "time": ("time", times, {"standard_name": "time"}),
+            "lat": (
+                "lat",
+                grid.lat_centres,
+                {"standard_name": "latitude", "units": "degrees_north"},
+            ),
+            "lon": (
+                "lon",
+                grid.lon_centres,
+                {"standard_name": "longitude", "units": "degrees_east"},
+            ),
+        },
+        attrs={"Conventions": "CF-1.8", "title": "Driftline probability density"},
+    )

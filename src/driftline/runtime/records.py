@@ -1,0 +1,131 @@
+"""One record through a stage: parse it, attempt it, and act on the verdict of a failure.
+
+Succeeds, fails the mission (permanent error), waits out an outage of a dependency
+without spending attempts (up to a budget), retries with backoff, or gives the record
+up to the dead-letter topic. Bookkeeping (a failure record, a DLQ send) is retried until
+it succeeds: the record's offset is not committed meanwhile, so a crash loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+
+import structlog
+from aiokafka import ConsumerRecord
+
+from driftline.contracts.envelope import Envelope, parse_record
+from driftline.contracts.events import EventData
+from driftline.contracts.missions import utcnow
+from driftline.errors import PermanentError, UnparseableRecordError
+from driftline.runtime import metrics
+from driftline.runtime.apply import ExactlyOnce
+from driftline.runtime.dead_letters import DeadLetterPublisher, Failure
+from driftline.runtime.retry import ExponentialRetry, OutageBudget, Verdict, classify
+from driftline.runtime.stage import Stage
+
+log = structlog.get_logger("driftline.runner")
+
+
+class RecordHandler:
+    """Handles one record of a stage's input topic to a final outcome."""
+
+    def __init__(
+        self,
+        stage: Stage[Any],
+        effects: ExactlyOnce,
+        dead_letters: DeadLetterPublisher,
+        retry: ExponentialRetry,
+        outage: OutageBudget,
+    ) -> None:
+        self.stage = stage
+        self._effects = effects
+        self._dead_letters = dead_letters
+        self._retry = retry
+        self._outage = outage
+
+    async def handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        try:
+            envelope = parse_record(record.headers, record.value)
+            if not isinstance(envelope.data, self.stage.consumes):
+                raise UnparseableRecordError(f"{self.stage.name} does not consume {envelope.type}")
+        except UnparseableRecordError as exc:
+            now = utcnow()
+            await self._until_done(
+                partial(self._dead_letters.send, record, Failure(exc, 1, now, now))
+            )
+            return
+        await self._attempt(record, envelope)
+
+    async def _attempt(
+        self, record: ConsumerRecord[bytes, bytes], envelope: Envelope[EventData]
+    ) -> None:
+        """Apply until it succeeds, fails the mission, or gives up to the dead-letter topic."""
+        attempt = outages = 0
+        first_failure = utcnow()
+        outage_since: float | None = None
+        while True:
+            started = time.perf_counter()
+            try:
+                await self._effects.apply(envelope)
+                metrics.STAGE_LATENCY.labels(self.stage.name, "ok").observe(
+                    time.perf_counter() - started
+                )
+                return
+            except Exception as exc:
+                error = exc
+            verdict = classify(error)
+            if verdict is Verdict.FAIL and isinstance(error, PermanentError):
+                await self._until_done(partial(self._effects.fail, envelope, error))
+                return
+            if verdict is Verdict.OUTAGE:
+                outage_since = outage_since or time.monotonic()
+                if not self._outage.spent(time.monotonic() - outage_since):
+                    outages += 1
+                    await self._wait(envelope, error, self._retry.delay(outages), "outage")
+                    continue
+            attempt += 1
+            if self._retry.exhausted(attempt):
+                failure = Failure(error, attempt, first_failure, utcnow())
+                log.error(
+                    "runner.dead_letter",
+                    stage=self.stage.name,
+                    mission=envelope.subject,
+                    attempts=attempt,
+                    error=repr(error),
+                )
+                await self._until_done(partial(self._dead_letters.send, record, failure))
+                return
+            metrics.STAGE_RETRIES.labels(self.stage.name).inc()
+            await self._wait(envelope, error, self._retry.delay(attempt), "retry")
+
+    async def _wait(
+        self, envelope: Envelope[EventData], error: Exception, delay: float, why: str
+    ) -> None:
+        log.warning(
+            f"runner.{why}",
+            stage=self.stage.name,
+            mission=envelope.subject,
+            delay_s=round(delay, 2),
+            error=repr(error),
+        )
+        await asyncio.sleep(delay)
+
+    async def _until_done(self, action: Callable[[], Awaitable[None]]) -> None:
+        """Retry a bookkeeping action (DLQ send, failure record) until it succeeds.
+
+        The record's offset is not committed meanwhile, so nothing is lost if the
+        process stops here.
+        """
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await action()
+                return
+            except Exception as exc:
+                log.warning("runner.bookkeeping_retry", stage=self.stage.name, error=repr(exc))
+                await asyncio.sleep(self._retry.delay(min(attempt, 6)))
