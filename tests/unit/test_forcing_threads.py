@@ -19,12 +19,12 @@ from driftline.contracts.missions import MissionCreate
 from driftline.forcing.catalog import Catalog
 from driftline.forcing.plan import ForcingPlan, plan_forcing
 from driftline.forcing.sample import write_sample_forcing
-from driftline.forcing.sources.netcdf import _coverage_cached
+from driftline.forcing.sources.netcdf import clear_coverage_cache
 from driftline.forcing.subset import subset_to_file
 from driftline.netcdf_io import NETCDF_LOCK
 
 THREADS = 4
-ROUNDS = 3
+ROUNDS = 5
 #: (lat, lon, hour of the day) of the missions cut concurrently: different areas and windows.
 MISSIONS = [(60.0, 4.0, 2), (60.3, 3.6, 7), (59.7, 4.4, 13), (60.1, 4.2, 20)]
 
@@ -65,7 +65,8 @@ def test_concurrent_subsets_match_serial_ones(catalog: Catalog, tmp_path: Path) 
         (i, variable): _cut(plans[i], variable, tmp_path / "serial" / f"{i}-{variable}.nc")
         for i, variable in jobs
     }
-    _coverage_cached.cache_clear()  # so the threads also read coverage at the same time
+    assert all(ds.sizes["time"] > 1 and ds.sizes["lat"] > 1 for ds in expected.values())
+    clear_coverage_cache()  # so the threads also read coverage at the same time
     together = threading.Barrier(THREADS)
 
     def run(job: tuple[int, str], round_: int) -> tuple[tuple[int, str], xr.Dataset]:

@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from aiokafka import ConsumerRecord
@@ -22,12 +22,25 @@ from driftline.contracts.events import EventData
 from driftline.contracts.missions import utcnow
 from driftline.errors import PermanentError, UnparseableRecordError
 from driftline.runtime import metrics
-from driftline.runtime.apply import ExactlyOnce
-from driftline.runtime.dead_letters import DeadLetterPublisher, Failure
+from driftline.runtime.dead_letters import Failure
 from driftline.runtime.retry import ExponentialRetry, OutageBudget, Verdict, classify
 from driftline.runtime.stage import Stage
 
 log = structlog.get_logger("driftline.runner")
+
+
+class Effects(Protocol):
+    """Applies an event's effect exactly once, or records the mission's failure."""
+
+    async def apply(self, envelope: Envelope[EventData]) -> None: ...
+
+    async def fail(self, envelope: Envelope[EventData], exc: PermanentError) -> None: ...
+
+
+class DeadLetters(Protocol):
+    """Where a record goes when it gives up."""
+
+    async def send(self, record: ConsumerRecord[bytes, bytes], failure: Failure) -> None: ...
 
 
 class RecordHandler:
@@ -36,8 +49,8 @@ class RecordHandler:
     def __init__(
         self,
         stage: Stage[Any],
-        effects: ExactlyOnce,
-        dead_letters: DeadLetterPublisher,
+        effects: Effects,
+        dead_letters: DeadLetters,
         retry: ExponentialRetry,
         outage: OutageBudget,
     ) -> None:

@@ -88,6 +88,11 @@ def coverage(location: str) -> Coverage:
     return _coverage_cached(location, stamp)
 
 
+def clear_coverage_cache() -> None:
+    """Forget every cached coverage (tests; a file replaced within one mtime tick)."""
+    _coverage_cached.cache_clear()
+
+
 @lru_cache(maxsize=256)
 def _coverage_cached(location: str, stamp: float) -> Coverage:
     with NETCDF_LOCK, open_forcing(location) as ds:
