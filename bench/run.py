@@ -22,10 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from sqlalchemy import select
 
 from driftline.db.migrate import upgrade_async
-from driftline.db.models import MissionStatusChange
 from driftline.forcing.sample import write_sample_forcing
 from driftline.infra.manager import LocalServices, ensure_bucket
 from driftline.settings import load_settings
@@ -107,17 +105,7 @@ async def main(particles: int, hours: int, repeat: int) -> None:
             totals.append(time.perf_counter() - t0)
             assert final["status"] == "completed", final
             async with p.database.unit_of_work() as uow:
-                changes = (
-                    (
-                        await uow.session.execute(
-                            select(MissionStatusChange)
-                            .where(MissionStatusChange.mission_id == uuid.UUID(mission_id))
-                            .order_by(MissionStatusChange.id)
-                        )
-                    )
-                    .scalars()
-                    .all()
-                )
+                changes = await uow.missions.changes_after(uuid.UUID(mission_id), 0)
             at = {c.status: c.at for c in changes}
             previous = at["accepted"]
             for stage in STAGES:

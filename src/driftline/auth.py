@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import secrets
 
 from driftline.db.unit_of_work import UnitOfWork
+from driftline.webhooks import generate_secret
 
 KEY_PREFIX = "dl_"
 
@@ -19,14 +19,9 @@ def generate_api_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
-def generate_webhook_secret() -> str:
-    """A Standard Webhooks secret: `whsec_` + base64 of 32 random bytes."""
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
 async def create_api_key(uow: UnitOfWork, tenant: str, label: str | None = None) -> str:
     """Create `tenant` if new and a key for it; returns the plain key (never stored)."""
-    await uow.tenants.ensure(tenant, generate_webhook_secret())
+    await uow.tenants.ensure(tenant, generate_secret())
     api_key = generate_api_key()
     uow.tenants.add_key(tenant, hash_api_key(api_key), label)
     return api_key

@@ -32,6 +32,7 @@ RETRY_AFTER_CAP_S = 60.0
 
 
 def generate_secret() -> str:
+    """A Standard Webhooks secret: `whsec_` + base64 of 32 random bytes."""
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 

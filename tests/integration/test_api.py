@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
 
 from driftline.api.app import create_app
 from driftline.auth import create_api_key
-from driftline.db.models import Mission, OutboxRecord
 from driftline.db.unit_of_work import Database
 from driftline.settings import Settings
 from tests.helpers import mission_body
@@ -54,9 +53,9 @@ async def test_accept_stores_mission_and_outbox_row_together(api: Api) -> None:
     assert body["status"] == "accepted"
     assert response.headers["Location"].endswith(f"/v1/missions/{body['id']}")
     async with api.database.unit_of_work() as uow:
-        mission = await uow.session.get(Mission, body["id"])
+        mission = await uow.missions.get(uuid.UUID(body["id"]))
         assert mission is not None and mission.tenant == "alpha"
-        topics = (await uow.session.execute(select(OutboxRecord.topic))).scalars().all()
+        topics = await uow.outbox.topics()
     assert any(t.endswith("missions.requested") for t in topics)
     assert any(t.endswith("missions.status") for t in topics)
 
@@ -71,7 +70,7 @@ async def test_idempotency_key_same_body_same_mission_other_body_422(api: Api) -
     assert other.status_code == 422
     assert "different request body" in other.text
     async with api.database.unit_of_work() as uow:
-        count = (await uow.session.execute(select(func.count()).select_from(Mission))).scalar()
+        count = await uow.missions.count()
     assert count == 1
 
 

@@ -8,7 +8,6 @@ error raised inside its block leaves it as `DatabaseUnavailable`, so the API ans
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import Any
 
 from sqlalchemy import text
@@ -67,6 +66,10 @@ def _sqlstate(exc: BaseException | None) -> str:
     return ""
 
 
+#: What a status event and its history row share.
+HISTORY_FIELDS = {"mission_id", "stage", "progress", "detail", "at"}
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     """The process's one engine; pre-ping so a restarted PostgreSQL is survived."""
     return create_async_engine(
@@ -102,12 +105,7 @@ class UnitOfWork:
         self.locks = LockRepository(session)
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, _type: object, exc: BaseException | None, _tb: object) -> None:
         try:
             if exc is None:
                 await self._session.commit()
@@ -155,16 +153,6 @@ class UnitOfWork:
         mission.stage = stage
         mission.progress = progress
         mission.updated_at = now
-        self.missions.record_change(
-            MissionStatusChange(
-                mission_id=mission.id,
-                status=status.value,
-                stage=stage,
-                progress=progress,
-                detail=detail,
-                at=now,
-            )
-        )
         data = MissionStatusV1(
             mission_id=mission.id,
             tenant=mission.tenant,
@@ -173,6 +161,9 @@ class UnitOfWork:
             progress=progress,
             detail=detail,
             at=now,
+        )
+        self.missions.record_change(
+            MissionStatusChange(**data.model_dump(include=HISTORY_FIELDS), status=status.value)
         )
         self.publish(_derive(data, cause, stage, traceparent))
 

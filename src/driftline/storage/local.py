@@ -9,7 +9,6 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 from driftline.errors import ArtifactNotFound
@@ -26,12 +25,7 @@ class LocalArtifactStore:
         self.root.mkdir(parents=True, exist_ok=True)
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         return None
 
     def _path(self, key: str) -> Path:

@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 from contextlib import AsyncExitStack
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 import aioboto3
@@ -49,12 +48,7 @@ class S3ArtifactStore:
         )
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self._stack.aclose()
 
     def _mapped(self, exc: Exception, key: str) -> Exception:
