@@ -30,7 +30,7 @@ demo: install ## bring everything up and run a sample mission end to end
 
 test: install ## the whole suite: lint, types, unit, integration, e2e (real services)
 	$(BIN)/ruff check src workers tests bench
-	$(BIN)/mypy src workers
+	$(BIN)/mypy src workers tests bench
 	$(BIN)/pytest -q -p no:cacheprovider
 
 test-unit: install
@@ -47,7 +47,7 @@ lint: install
 	$(BIN)/ruff format --check src workers tests bench
 
 typecheck: install
-	$(BIN)/mypy src workers
+	$(BIN)/mypy src workers tests bench
 
 schemas: install ## regenerate the published JSON Schemas and AsyncAPI document
 	$(BIN)/driftline schemas write

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from driftline.forcing.sample import write_sample_forcing
+from driftline.forcing.sample import write_sample_catalog
 from driftline.settings import Settings
 from driftline.simulation.pool import SimulationPool
 
@@ -18,33 +17,7 @@ SAMPLE_HOURS = 48
 
 
 def write_catalog(directory: Path) -> Path:
-    sample = write_sample_forcing(
-        directory, lat=60.0, lon=4.0, start=SAMPLE_START, hours=SAMPLE_HOURS
-    )
-    catalog = directory / "catalog.json"
-    catalog.write_text(
-        json.dumps(
-            {
-                "sources": [
-                    {
-                        "name": "sample-current",
-                        "kind": "netcdf",
-                        "path": sample.current_path.name,
-                        "variables": ["current"],
-                        "priority": 10,
-                    },
-                    {
-                        "name": "sample-wind",
-                        "kind": "netcdf",
-                        "path": sample.wind_path.name,
-                        "variables": ["wind"],
-                        "priority": 10,
-                    },
-                ]
-            }
-        )
-    )
-    return catalog
+    return write_sample_catalog(directory, start=SAMPLE_START, hours=SAMPLE_HOURS)
 
 
 @pytest.fixture(scope="session")

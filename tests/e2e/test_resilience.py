@@ -38,7 +38,7 @@ async def test_kafka_down_api_still_accepts_and_all_complete_after(
                 during.append(response.json()["id"])
             await asyncio.sleep(3)
             async with p.database.unit_of_work() as uow:
-                backlog = await uow.outbox_backlog()
+                backlog = await uow.outbox.backlog()
             assert backlog >= 3, "accepted missions wait in the outbox"
         finally:
             await asyncio.to_thread(service_control.start, "kafka")

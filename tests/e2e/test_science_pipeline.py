@@ -61,7 +61,7 @@ async def test_pipeline_trajectories_equal_a_direct_opendrift_run(
         mission_id = await p.submit(body)
         assert (await p.wait_final(mission_id))["status"] == "completed"
         async with p.database.unit_of_work() as uow:
-            mission = await uow.get_mission(uuid.UUID(mission_id))
+            mission = await uow.missions.get(uuid.UUID(mission_id))
             assert mission is not None and mission.result is not None
         forcing_keys = [f["key"] for f in mission.result["summary"]["forcing"]]
         async with open_artifact_store(p.settings) as storage:

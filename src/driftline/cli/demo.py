@@ -28,37 +28,12 @@ SAMPLE_HOURS = 72
 
 
 def _write_demo_catalog(settings: Settings, demo_dir: Path) -> Path:
-    from driftline.forcing.sample import write_sample_forcing
+    from driftline.forcing.sample import write_sample_catalog
 
-    catalog = demo_dir / "catalog.json"
+    catalog = demo_dir / "forcing" / "catalog.json"
     if catalog.exists():
         return catalog
-    sample = write_sample_forcing(
-        demo_dir / "forcing", lat=60.0, lon=4.0, start=SAMPLE_START, hours=SAMPLE_HOURS
-    )
-    catalog.write_text(
-        json.dumps(
-            {
-                "sources": [
-                    {
-                        "name": "sample-current",
-                        "kind": "netcdf",
-                        "path": str(sample.current_path),
-                        "variables": ["current"],
-                        "priority": 10,
-                    },
-                    {
-                        "name": "sample-wind",
-                        "kind": "netcdf",
-                        "path": str(sample.wind_path),
-                        "variables": ["wind"],
-                        "priority": 10,
-                    },
-                ]
-            },
-            indent=2,
-        )
-    )
+    write_sample_catalog(demo_dir / "forcing", start=SAMPLE_START, hours=SAMPLE_HOURS)
     return catalog
 
 

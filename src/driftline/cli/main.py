@@ -375,11 +375,15 @@ def forcing_sample(
     start: Annotated[datetime, typer.Option(help="UTC start.")] = datetime(2024, 1, 1),
     hours: Annotated[int, typer.Option()] = 72,
 ) -> None:
-    """Write a realistic sample current + wind pair (CF NetCDF) for offline runs."""
-    from driftline.forcing.sample import write_sample_forcing
+    """Write a realistic sample current + wind pair (CF NetCDF) and a catalog naming them.
 
-    sample = write_sample_forcing(out, lat=lat, lon=lon, start=start, hours=hours)
-    console.print(f"current: {sample.current_path}\nwind:    {sample.wind_path}")
+    Example: driftline forcing sample --out forcing --hours 72
+    """
+    from driftline.forcing.sample import write_sample_catalog
+
+    catalog = write_sample_catalog(out, lat=lat, lon=lon, start=start, hours=hours)
+    console.print(f"current.nc, wind.nc and catalog.json written to {out}/; now run:")
+    print(f"export DRIFTLINE_FORCING_CATALOG={catalog.resolve()}")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ from pydantic import ValidationError
 from driftline.contracts.events import EVENTS_BY_TYPE, EventData
 from driftline.errors import UnparseableRecordError
 
-D = TypeVar("D", bound=EventData)
+D = TypeVar("D", bound=EventData, covariant=True)  # an Envelope[Sub] is an Envelope[Base]
+T = TypeVar("T", bound=EventData)
 
 Headers = Sequence[tuple[str, bytes]]
 
@@ -82,7 +83,7 @@ def stage_source(stage: str) -> str:
     return f"/driftline/{stage}"
 
 
-def follow(data: D, *, cause: Envelope[EventData], stage: str) -> Envelope[D]:
+def follow(data: T, *, cause: Envelope[EventData], stage: str) -> Envelope[T]:
     """An event emitted because of `cause`: same trace, source of the emitting stage.
 
     The id is derived from the cause's id and the new type so a stage that runs twice

@@ -10,6 +10,7 @@ written with the same CF names and encoding as subsets (`driftline.forcing.cf`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -81,6 +82,26 @@ def write_sample_forcing(
         current_path=write_netcdf(current, out_dir / "current.nc"),
         wind_path=write_netcdf(wind, out_dir / "wind.nc"),
     )
+
+
+def write_sample_catalog(
+    out_dir: Path, *, lat: float = 60.0, lon: float = 4.0, start: datetime, hours: int
+) -> Path:
+    """The sample pair plus `catalog.json` naming them (relative paths: the folder moves)."""
+    sample = write_sample_forcing(out_dir, lat=lat, lon=lon, start=start, hours=hours)
+    sources = [
+        {
+            "name": f"sample-{variable}",
+            "kind": "netcdf",
+            "path": path.name,
+            "variables": [variable],
+            "priority": 10,
+        }
+        for variable, path in (("current", sample.current_path), ("wind", sample.wind_path))
+    ]
+    catalog = out_dir / "catalog.json"
+    catalog.write_text(json.dumps({"sources": sources}, indent=2) + "\n")
+    return catalog
 
 
 def _tide_eddy_current(

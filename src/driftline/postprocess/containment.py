@@ -19,8 +19,9 @@ from scipy.ndimage import gaussian_filter
 from shapely import MultiPolygon, Polygon, box, union_all
 from shapely.geometry.polygon import orient
 
+from driftline.geo import KM_PER_DEG
 from driftline.postprocess.cloud import Cloud
-from driftline.postprocess.density import KM_PER_DEG, Grid, make_grid
+from driftline.postprocess.density import Grid, make_grid
 
 LEVELS = (50, 90, 95)
 GEOD = Geod(ellps="WGS84")

@@ -14,10 +14,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from driftline.geo import KM_PER_DEG
 from driftline.netcdf_io import NETCDF_LOCK
 from driftline.postprocess.cloud import Cloud
-
-KM_PER_DEG = 111.2
 
 
 @dataclass(frozen=True)

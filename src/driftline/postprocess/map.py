@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from driftline.geo import KM_PER_DEG
 from driftline.landmask import LandMask
 from driftline.postprocess.cloud import Cloud, Datum
 from driftline.postprocess.containment import Region, polygons
@@ -29,7 +30,7 @@ LEVEL_STYLE = {
     90: ("#fdae61", "90 % containment"),
     95: ("#2c7bb6", "95 % containment"),
 }
-KM_PER_DEG = 111.2
+
 DATUM_COLOUR = "#1a9641"
 STRANDED_COLOUR = "#8b0000"
 
