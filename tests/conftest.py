@@ -10,6 +10,7 @@ PostgreSQL database cloned from a migrated template, its own S3 bucket and work 
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import AsyncIterator, Iterator
@@ -23,7 +24,8 @@ import pytest
 from driftline.settings import Settings, load_settings
 from tests.helpers import unique_id
 
-TEMPLATE_DB = "driftline_test_template"
+#: One template per pytest process, so sessions running side by side never drop each other's.
+TEMPLATE_DB = f"driftline_test_template_{os.getpid()}"
 
 
 @dataclass(frozen=True)
@@ -154,18 +156,26 @@ def _with_database(database_url: str, database: str) -> str:
 
 
 @pytest.fixture(scope="session")
-async def template_database(services: ServiceEndpoints) -> str:
+async def template_database(services: ServiceEndpoints) -> AsyncIterator[str]:
     """A migrated database that each test's database is cloned from (fast)."""
     from driftline.db.migrate import upgrade_async
 
+    async def drop() -> None:
+        conn = await asyncpg.connect(_dsn(services.database_url))
+        try:
+            await conn.execute(f"DROP DATABASE IF EXISTS {TEMPLATE_DB} WITH (FORCE)")
+        finally:
+            await conn.close()
+
+    await drop()
     conn = await asyncpg.connect(_dsn(services.database_url))
     try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {TEMPLATE_DB} WITH (FORCE)")
         await conn.execute(f"CREATE DATABASE {TEMPLATE_DB}")
     finally:
         await conn.close()
     await upgrade_async(_with_database(services.database_url, TEMPLATE_DB))
-    return TEMPLATE_DB
+    yield TEMPLATE_DB
+    await drop()
 
 
 @pytest.fixture

@@ -135,6 +135,7 @@ def to_public(mission: Mission, base_url: str) -> MissionPublic:
         status=MissionStatus(mission.status),
         stage=mission.stage,
         progress=mission.progress,
+        detail=mission.status_detail,
         request=mission.request,
         failure=failure,
         created_at=mission.created_at,

@@ -213,6 +213,11 @@ async def test_dead_letter_then_replay_completes(
             )
 
         await eventually(dead_lettered, 60)
+
+        async def is_held() -> bool:
+            return (await p.mission(mission_id))["status"] == "held"
+
+        await eventually(is_held, timeout_s=1.0)  # visible within a second of the DLQ write
         [letter] = await read_dead_letters(p.settings, DeadLetterFilter(mission_id=mission_id))
         assert set(letter.attrs) >= DLQ_HEADERS
         assert letter.attrs["dlq_attempts"] == "2"
@@ -221,7 +226,10 @@ async def test_dead_letter_then_replay_completes(
         assert letter.attrs["dlq_consumer_group"] == p.runners["fetch_forcing"].group
         assert letter.topic == p.topic("missions.validated.dlq")
         assert letter.key == mission_id.encode()
-        assert (await p.mission(mission_id))["status"] == "validated"
+        held = await p.mission(mission_id)
+        assert held["status"] == "held" and held["stage"] == "fetch_forcing"
+        assert "TransientError: injected failure" in held["detail"]
+        assert "an operator was alerted" in held["detail"]
 
         listed = await run_cli(p.settings, "dlq", "list", "--stage", "fetch_forcing")
         assert letter.ref in listed and "1 dead letter(s)" in listed
@@ -231,6 +239,8 @@ async def test_dead_letter_then_replay_completes(
         assert f"replayed {letter.ref}" in first and letter.event_id in first
         assert "1 replayed, 0 already replayed" in first
         assert (await p.wait_final(mission_id))["status"] == "completed"
+        statuses = await published_statuses(p, mission_id)
+        assert statuses == [*HAPPY_PATH[:2], "held", *HAPPY_PATH[2:]]
         second = await run_cli(p.settings, "dlq", "replay", "--stage", "fetch_forcing")
         assert "0 replayed, 1 already replayed" in second
 

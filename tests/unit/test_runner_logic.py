@@ -109,6 +109,9 @@ def test_verdict_follows_the_error_class() -> None:
     assert classify(DatabaseUnavailable("down")) is Verdict.OUTAGE
     assert classify(TransientError("flaky")) is Verdict.RETRY
     assert classify(RuntimeError("bug")) is Verdict.RETRY
+    assert classify(KeyError("bug")) is Verdict.RETRY
+    assert classify(OverflowError("date value out of range")) is Verdict.FAIL
+    assert classify(ValueError("unsupported variable")) is Verdict.FAIL
     assert classify(UnparseableRecordError("junk")) is Verdict.DEAD_LETTER
 
 
@@ -122,6 +125,7 @@ class ScriptedEffects:
     errors: list[Exception]
     applied: int = 0
     failed: list[PermanentError] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)
 
     async def apply(self, envelope: Envelope[EventData]) -> None:
         if self.errors:
@@ -130,6 +134,9 @@ class ScriptedEffects:
 
     async def fail(self, envelope: Envelope[EventData], exc: PermanentError) -> None:
         self.failed.append(exc)
+
+    async def hold(self, envelope: Envelope[EventData], why: str) -> None:
+        self.held.append(why)
 
 
 @dataclass
@@ -186,6 +193,9 @@ async def test_attempts_exhausted_go_to_the_dead_letter_topic() -> None:
     [(record, failure)] = letters.sent
     assert record.offset == 42 and failure.attempts == 3
     assert isinstance(failure.error, RuntimeError) and effects.applied == 0
+    [why] = effects.held
+    assert "held after 3 attempt(s) (RuntimeError: 2)" in why
+    assert "x.missions.requested.dlq" in why and "dlq replay" in why
 
 
 async def test_an_outage_does_not_spend_attempts() -> None:
@@ -208,6 +218,15 @@ async def test_permanent_error_fails_the_mission_at_once() -> None:
     await handler.handle(_record())
     assert [e.reason for e in effects.failed] == ["position_on_land"]
     assert effects.applied == 0 and letters.sent == []
+
+
+async def test_deterministic_error_fails_the_mission_in_words() -> None:
+    handler, effects, letters = _handler([OverflowError("date value out of range")])
+    await handler.handle(_record())
+    [failure] = effects.failed
+    assert failure.reason == "invalid_data"
+    assert "OverflowError: date value out of range" in failure.detail
+    assert letters.sent == [] and effects.held == []
 
 
 async def test_unreadable_record_goes_straight_to_the_dead_letter_topic() -> None:

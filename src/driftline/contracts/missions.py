@@ -18,6 +18,7 @@ class MissionStatus(StrEnum):
     FORCING_READY = "forcing_ready"
     SIMULATED = "simulated"
     RESULTS_READY = "results_ready"
+    HELD = "held"  # a record was dead-lettered: waiting for an operator's replay
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -137,6 +138,9 @@ class MissionPublic(BaseModel):
     status: MissionStatus
     stage: str
     progress: float
+    detail: str | None = Field(
+        default=None, description="Why the mission is in its status (e.g. what holds it)."
+    )
     request: dict[str, Any]
     failure: FailureInfo | None
     created_at: datetime

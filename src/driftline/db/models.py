@@ -67,6 +67,7 @@ class Mission(Base):
     status: Mapped[str] = mapped_column(String(32))
     stage: Mapped[str] = mapped_column(String(32))
     progress: Mapped[float] = mapped_column(Float, default=0.0)
+    status_detail: Mapped[str | None] = mapped_column(Text)
     failure_stage: Mapped[str | None] = mapped_column(String(32))
     failure_reason: Mapped[str | None] = mapped_column(String(64))
     failure_detail: Mapped[str | None] = mapped_column(Text)
@@ -76,7 +77,10 @@ class Mission(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (Index("ix_missions_tenant_created", "tenant", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_missions_tenant_created", "tenant", "created_at", "id"),
+        Index("ix_missions_status", "status"),
+    )
 
 
 class MissionStatusChange(Base):

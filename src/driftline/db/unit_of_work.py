@@ -8,6 +8,8 @@ error raised inside its block leaves it as `DatabaseUnavailable`, so the API ans
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import text
@@ -141,17 +143,22 @@ class UnitOfWork:
         cause: Envelope[EventData] | None,
         detail: str | None = None,
         traceparent: str | None = None,
+        new_occurrence: bool = False,
     ) -> None:
         """Move `mission` to `status`, keep its history, and publish the public status event.
 
         `cause` is the event that led here (a stage's input); None for changes made by
-        the API, which then start from the request's `traceparent`.
+        the API, which then start from the request's `traceparent`. The status event's id
+        derives from the cause, so a re-run emits the same id; `new_occurrence` gives it a
+        fresh one instead, for a change the same cause can make more than once (held, then
+        held again after a replay that fails again).
         """
         now = utcnow()
         progress = STAGE_PROGRESS.get(status, mission.progress)
         mission.status = status.value
         mission.stage = stage
         mission.progress = progress
+        mission.status_detail = detail
         mission.updated_at = now
         data = MissionStatusV1(
             mission_id=mission.id,
@@ -165,7 +172,8 @@ class UnitOfWork:
         self.missions.record_change(
             MissionStatusChange(**data.model_dump(include=HISTORY_FIELDS), status=status.value)
         )
-        self.publish(_derive(data, cause, stage, traceparent))
+        envelope = _derive(data, cause, stage, traceparent)
+        self.publish(replace(envelope, id=uuid.uuid4()) if new_occurrence else envelope)
 
     async def fail_mission(
         self,

@@ -68,6 +68,24 @@ class ExactlyOnce:
         log.info("runner.skip_final", stage=self._stage, mission=str(mission_id))
         return False
 
+    async def hold(self, envelope: Envelope[EventData], why: str) -> None:
+        """Mark the mission held: its record went to the dead-letter topic (not claimed,
+        so a replay applies it and moves the mission on)."""
+        async with self._db.unit_of_work() as uow:
+            mission = await uow.missions.get(envelope.data.mission_id, lock=True)
+            if mission is None or mission.status in FINAL_STATUSES:
+                return
+            await uow.change_status(
+                mission,
+                MissionStatus.HELD,
+                stage=self._stage,
+                cause=envelope,
+                detail=why,
+                new_occurrence=True,
+            )
+        metrics.MISSIONS_HELD.labels(self._stage).inc()
+        log.warning("runner.mission_held", stage=self._stage, mission=envelope.subject)
+
     async def fail(self, envelope: Envelope[EventData], exc: PermanentError) -> None:
         """Fail the mission publicly with the error's reason, once."""
         async with self._db.unit_of_work() as uow:

@@ -16,6 +16,9 @@ STAGE_LATENCY = Histogram(
 )
 STAGE_RETRIES = Counter("driftline_stage_retries_total", "Transient failures retried", ["stage"])
 DEAD_LETTERS = Counter("driftline_dead_letters_total", "Records sent to a DLQ", ["stage"])
+MISSIONS_HELD = Counter(
+    "driftline_missions_held_total", "Missions held after a record was dead-lettered", ["stage"]
+)
 MISSIONS_FAILED = Counter("driftline_missions_failed_total", "Missions failed", ["stage", "reason"])
 OUTBOX_PUBLISHED = Counter("driftline_outbox_published_total", "Outbox rows published")
 OUTBOX_BACKLOG = Gauge("driftline_outbox_backlog", "Outbox rows not yet published")

@@ -23,7 +23,13 @@ from driftline.contracts.missions import utcnow
 from driftline.errors import PermanentError, UnparseableRecordError
 from driftline.runtime import metrics
 from driftline.runtime.dead_letters import Failure
-from driftline.runtime.retry import ExponentialRetry, OutageBudget, Verdict, classify
+from driftline.runtime.retry import (
+    ExponentialRetry,
+    OutageBudget,
+    Verdict,
+    as_permanent,
+    classify,
+)
 from driftline.runtime.stage import Stage
 
 log = structlog.get_logger("driftline.runner")
@@ -35,6 +41,8 @@ class Effects(Protocol):
     async def apply(self, envelope: Envelope[EventData]) -> None: ...
 
     async def fail(self, envelope: Envelope[EventData], exc: PermanentError) -> None: ...
+
+    async def hold(self, envelope: Envelope[EventData], why: str) -> None: ...
 
 
 class DeadLetters(Protocol):
@@ -91,8 +99,9 @@ class RecordHandler:
             except Exception as exc:
                 error = exc
             verdict = classify(error)
-            if verdict is Verdict.FAIL and isinstance(error, PermanentError):
-                await self._until_done(partial(self._effects.fail, envelope, error))
+            if verdict is Verdict.FAIL:
+                failed = as_permanent(error)
+                await self._until_done(partial(self._effects.fail, envelope, failed))
                 return
             if verdict is Verdict.OUTAGE:
                 outage_since = outage_since or time.monotonic()
@@ -111,6 +120,8 @@ class RecordHandler:
                     error=repr(error),
                 )
                 await self._until_done(partial(self._dead_letters.send, record, failure))
+                why = held_because(failure, record.topic)
+                await self._until_done(partial(self._effects.hold, envelope, why))
                 return
             metrics.STAGE_RETRIES.labels(self.stage.name).inc()
             await self._wait(envelope, error, self._retry.delay(attempt), "retry")
@@ -142,3 +153,12 @@ class RecordHandler:
             except Exception as exc:
                 log.warning("runner.bookkeeping_retry", stage=self.stage.name, error=repr(exc))
                 await asyncio.sleep(self._retry.delay(min(attempt, 6)))
+
+
+def held_because(failure: Failure, topic: str) -> str:
+    """The sentence a coordinator and an operator read on a held mission."""
+    error = f"{type(failure.error).__name__}: {failure.error}"[:500]
+    return (
+        f"held after {failure.attempts} attempt(s) ({error}); the record is in {topic}.dlq "
+        "and an operator was alerted; it moves on after `driftline dlq replay`"
+    )

@@ -23,15 +23,28 @@ class Verdict(Enum):
     DEAD_LETTER = "dead_letter"  # cannot even be read: straight to the DLQ
 
 
+#: Errors a retry cannot fix: the same data gives the same error (a date out of range, a
+#: value a library refuses). Anything else unexpected may be a bug: retried, then held.
+DETERMINISTIC = (ArithmeticError, ValueError)
+
+
 def classify(exc: BaseException) -> Verdict:
     """The verdict for `exc`, from its class alone."""
     if isinstance(exc, UnparseableRecordError):
         return Verdict.DEAD_LETTER
-    if isinstance(exc, PermanentError):
+    if isinstance(exc, (PermanentError, *DETERMINISTIC)):
         return Verdict.FAIL
     if isinstance(exc, DependencyUnavailable):
         return Verdict.OUTAGE
     return Verdict.RETRY
+
+
+def as_permanent(exc: BaseException) -> PermanentError:
+    """A deterministic error as the mission's failure, in words."""
+    if isinstance(exc, PermanentError):
+        return exc
+    detail = f"the mission's data cannot be processed ({type(exc).__name__}: {exc})"
+    return PermanentError("invalid_data", detail[:1000])
 
 
 @dataclass(frozen=True)
