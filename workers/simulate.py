@@ -20,6 +20,7 @@ from driftline.settings import Settings
 from driftline.simulation.pool import Simulator
 from driftline.simulation.request import simulation_request
 from driftline.storage.base import ArtifactStore
+from driftline.telemetry import span
 
 log = structlog.get_logger("driftline.simulate")
 NETCDF = "application/x-netcdf"
@@ -49,7 +50,8 @@ async def simulate(
         request = simulation_request(data, forcing_paths)
         output = workdir / "particles.nc"
         log.info("simulate.start", mission=str(data.mission_id), particles=request.particles)
-        outcome = await pool.run(request, output)
+        with span("opendrift leeway", particles=request.particles):
+            outcome = await pool.run(request, output)
         key = particles_key(data.tenant, str(data.mission_id))
         await storage.put_file(key, output, NETCDF)
     log.info(

@@ -23,6 +23,7 @@ from driftline.forcing.catalog import Catalog
 from driftline.forcing.store import StoredSubsets
 from driftline.landmask import LandMask, gshhg_landmask
 from driftline.runtime.lifecycle import stop_on_signals
+from driftline.runtime.ops import Readiness, database_probe, kafka_probe, serve_ops
 from driftline.runtime.relay import OutboxRelay
 from driftline.runtime.runner import StageRunner
 from driftline.runtime.stage import Stage
@@ -84,10 +85,18 @@ async def _land(_: Wiring) -> AsyncIterator[LandMask]:
 
 
 @asynccontextmanager
+async def _readiness(_: Wiring) -> AsyncIterator[Readiness]:
+    yield Readiness()
+
+
+@asynccontextmanager
 async def _pool(wiring: Wiring) -> AsyncIterator[SimulationPool]:
+    readiness: Readiness = await wiring.get("readiness")
+    readiness.set("simulation_pool", False)  # not ready while OpenDrift warms up
     pool = SimulationPool(wiring.settings.simulation_workers)
     log.info("simulation_pool.warming", workers=wiring.settings.simulation_workers)
     await pool.start()
+    readiness.set("simulation_pool", True)
     try:
         yield pool
     finally:
@@ -114,6 +123,7 @@ PROVIDERS: dict[str, Provider] = {
     "pool": _pool,
     "subsets": _subsets,
     "callbacks": _callbacks,
+    "readiness": _readiness,
 }
 
 
@@ -150,9 +160,13 @@ async def run_workers(
     stop = stop or stop_on_signals()
     chosen = stages_named(stages)
     database = Database(settings)
+    readiness = process_readiness(settings, database)
     try:
-        async with stage_dependencies(settings, database, chosen) as dependencies:
-            runners = [StageRunner(s, settings, database, dependencies) for s in chosen]
+        async with (
+            ops_endpoints(settings, readiness, stop),
+            stage_dependencies(settings, database, chosen, {"readiness": readiness}) as deps,
+        ):
+            runners = [StageRunner(s, settings, database, deps) for s in chosen]
             await asyncio.gather(*(runner.run(stop) for runner in runners))
     finally:
         await database.close()
@@ -163,6 +177,34 @@ async def run_relay(settings: Settings, stop: asyncio.Event | None = None) -> No
     stop = stop or stop_on_signals()
     database = Database(settings)
     try:
-        await OutboxRelay(settings, database).run(stop)
+        async with ops_endpoints(settings, process_readiness(settings, database), stop):
+            await OutboxRelay(settings, database).run(stop)
     finally:
         await database.close()
+
+
+def process_readiness(settings: Settings, database: Database) -> Readiness:
+    """What every worker and relay process needs: PostgreSQL and Kafka answering."""
+    readiness = Readiness()
+    readiness.probe("database", database_probe(database))
+    readiness.probe("kafka", kafka_probe(settings.kafka_bootstrap_servers))
+    return readiness
+
+
+@asynccontextmanager
+async def ops_endpoints(
+    settings: Settings, readiness: Readiness, stop: asyncio.Event
+) -> AsyncIterator[None]:
+    """`/metrics`, `/healthz`, `/readyz` on `settings.metrics_port` while inside, if set."""
+    if settings.metrics_port is None:
+        yield
+        return
+    done = asyncio.Event()
+    server = asyncio.create_task(
+        serve_ops(readiness, settings.api_host, settings.metrics_port, done)
+    )
+    try:
+        yield
+    finally:
+        done.set()
+        await server

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
+from opentelemetry import trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from pydantic import ValidationError
 
 from driftline.contracts.events import EVENTS_BY_TYPE, EventData
@@ -29,6 +31,15 @@ def rfc3339(moment: datetime) -> str:
 def new_traceparent() -> str:
     """A fresh W3C trace context (version 00, sampled)."""
     return f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-01"
+
+
+def active_traceparent() -> str | None:
+    """The `traceparent` of the current OpenTelemetry span, or None outside any span."""
+    if not trace.get_current_span().get_span_context().is_valid:
+        return None
+    carrier: dict[str, str] = {}
+    TraceContextTextMapPropagator().inject(carrier)
+    return carrier.get("traceparent")
 
 
 def child_traceparent(parent: str | None) -> str:
@@ -94,7 +105,8 @@ def follow(data: T, *, cause: Envelope[EventData], stage: str) -> Envelope[T]:
         data=data,
         source=stage_source(stage),
         id=event_id,
-        traceparent=child_traceparent(cause.traceparent),
+        # The emitting stage's span when there is one, so the next hop is its child.
+        traceparent=active_traceparent() or child_traceparent(cause.traceparent),
     )
 
 

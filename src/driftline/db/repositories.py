@@ -98,6 +98,10 @@ class MissionRepository(_Repository):
     async def count(self) -> int:
         return int((await self._session.execute(select(func.count(Mission.id)))).scalar_one())
 
+    async def count_by_status(self) -> dict[str, int]:
+        stmt = select(Mission.status, func.count()).group_by(Mission.status)
+        return {status: int(n) for status, n in (await self._session.execute(stmt)).all()}
+
 
 class OutboxRepository(_Repository):
     """Events waiting for the relay, in commit order."""

@@ -16,7 +16,8 @@ from driftline.contracts.missions import MissionStatus, utcnow
 from driftline.db.unit_of_work import Database
 from driftline.errors import PermanentError
 from driftline.runtime import metrics
-from driftline.runtime.stage import BoundStage
+from driftline.runtime.stage import BoundStage, StageOutcome
+from driftline.telemetry import span
 
 log = structlog.get_logger("driftline.apply")
 
@@ -36,7 +37,13 @@ class ExactlyOnce:
         """Run the stage unless done already or the mission is final; commit the outcome."""
         if not await self._needs_work(envelope):
             return
-        outcome = await self._run(envelope)
+        with span(f"{self._stage} run"):
+            outcome = await self._run(envelope)
+        with span(f"{self._stage} commit", emitted=len(outcome.emits)):
+            await self._commit(envelope, outcome)
+
+    async def _commit(self, envelope: Envelope[EventData], outcome: StageOutcome) -> None:
+        """Outcome, processed-event id and emitted events (outbox rows): one transaction."""
         async with self._db.unit_of_work() as uow:
             if not await uow.processed.claim(self._group, envelope.id):
                 return  # another consumer committed it first; ours is discarded

@@ -13,14 +13,13 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
 from driftline.contracts.envelope import header_map, rfc3339
 from driftline.contracts.topics import dlq_topic, internal_topics, topic
 from driftline.db.unit_of_work import Database
 from driftline.runtime import metrics
-from driftline.runtime.kafka import bounded, new_producer
+from driftline.runtime.kafka import bounded, new_producer, topic_partitions
 from driftline.settings import Settings
 
 DLQ_PREFIX = "dlq_"
@@ -144,26 +143,6 @@ class DeadLetterFilter:
         return not (self.until and (failed_at is None or failed_at > self.until))
 
 
-async def _partitions(settings: Settings, topics: list[str]) -> list[TopicPartition]:
-    """The partitions of those `topics` that exist (metadata through the admin client)."""
-    timeout = settings.kafka_request_timeout_s
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        request_timeout_ms=int(timeout * 1000),
-    )
-    await bounded(admin.start(), timeout, "admin start")
-    try:
-        described = await bounded(admin.describe_topics(topics), timeout, "describe topics")
-    finally:
-        await admin.close()
-    return [
-        TopicPartition(info["topic"], part["partition"])
-        for info in described
-        if info.get("error_code", 0) == 0
-        for part in sorted(info.get("partitions", []), key=lambda p: p["partition"])
-    ]
-
-
 def dead_letter_topics(settings: Settings) -> list[str]:
     return [dlq_topic(topic(settings.topic_prefix, s)) for s in internal_topics()]
 
@@ -181,7 +160,7 @@ async def read_dead_letters(
     await bounded(consumer.start(), timeout, "consumer start")
     letters: list[DeadLetter] = []
     try:
-        partitions = await _partitions(settings, dead_letter_topics(settings))
+        partitions = await topic_partitions(settings, dead_letter_topics(settings))
         if not partitions:
             return []
         consumer.assign(partitions)

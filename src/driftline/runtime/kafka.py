@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
@@ -91,3 +91,23 @@ async def create_topics(settings: Settings, *, partitions: int | None = None) ->
         return wanted
     finally:
         await admin.close()
+
+
+async def topic_partitions(settings: Settings, topics: list[str]) -> list[TopicPartition]:
+    """The partitions of those `topics` that exist (metadata through the admin client)."""
+    timeout = settings.kafka_request_timeout_s
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        request_timeout_ms=int(timeout * 1000),
+    )
+    await bounded(admin.start(), timeout, "admin start")
+    try:
+        described = await bounded(admin.describe_topics(topics), timeout, "describe topics")
+    finally:
+        await admin.close()
+    return [
+        TopicPartition(info["topic"], part["partition"])
+        for info in described
+        if info.get("error_code", 0) == 0
+        for part in sorted(info.get("partitions", []), key=lambda p: p["partition"])
+    ]

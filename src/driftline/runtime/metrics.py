@@ -25,3 +25,28 @@ OUTBOX_BACKLOG = Gauge("driftline_outbox_backlog", "Outbox rows not yet publishe
 FORCING_SUBSETS_FETCHED = Counter(
     "driftline_forcing_subsets_fetched_total", "Forcing subsets fetched and stored", ["source"]
 )
+RECORDS_IN_FLIGHT = Gauge(
+    "driftline_stage_records_in_flight", "Records dispatched and not yet finished", ["stage"]
+)
+OUTAGE_PAUSES = Counter(
+    "driftline_stage_outage_pauses_total",
+    "Waits on an unavailable dependency (attempts not spent)",
+    ["stage", "dependency"],
+)
+DEPENDENCY_UP = Gauge(
+    "driftline_dependency_up", "1 when a readiness condition holds, 0 otherwise", ["dependency"]
+)
+CONSUMER_LAG = Gauge(
+    "driftline_consumer_lag_records",
+    "End offset minus committed offset of a stage's input partition",
+    ["group", "topic", "partition"],
+)
+CONSUMER_OLDEST_AGE = Gauge(
+    "driftline_consumer_oldest_unprocessed_age_seconds",
+    "Age of the oldest record dispatched and not yet finished",
+    ["group", "topic", "partition"],
+)
+POOL_WORKERS = Gauge("driftline_simulation_pool_workers", "Simulation processes", ["state"])
+WEBHOOK_ATTEMPTS = Counter(
+    "driftline_webhook_attempts_total", "Webhook delivery attempts by outcome", ["outcome"]
+)

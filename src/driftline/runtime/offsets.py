@@ -27,7 +27,7 @@ RESUME_BELOW = 250
 class PartitionProgress:
     """Unfinished offsets of one partition and what was last committed."""
 
-    pending: set[int] = field(default_factory=set)
+    pending: dict[int, float] = field(default_factory=dict)  # offset -> record time (s)
     next_offset: int | None = None  # one past the highest dispatched offset
     committed: int | None = None
 
@@ -46,15 +46,15 @@ class OffsetTracker(Generic[P]):
         self._partitions: dict[P, PartitionProgress] = {}
         self.paused: set[P] = set()
 
-    def dispatched(self, partition: P, offset: int) -> None:
+    def dispatched(self, partition: P, offset: int, timestamp_s: float = 0.0) -> None:
         progress = self._partitions.setdefault(partition, PartitionProgress())
-        progress.pending.add(offset)
+        progress.pending[offset] = timestamp_s
         progress.next_offset = max(progress.next_offset or 0, offset + 1)
 
     def finished(self, partition: P, offset: int) -> None:
         progress = self._partitions.get(partition)
         if progress is not None:
-            progress.pending.discard(offset)
+            progress.pending.pop(offset, None)
 
     def commits_due(self) -> dict[P, int]:
         """Offsets to commit: each partition's lowest unfinished offset, if it advanced."""
@@ -86,6 +86,14 @@ class OffsetTracker(Generic[P]):
 
     def unfinished(self) -> int:
         return sum(len(p.pending) for p in self._partitions.values())
+
+    def position(self, partition: P) -> tuple[int | None, float | None]:
+        """Committed offset and the time of the oldest unfinished record (None if none)."""
+        progress = self._partitions.get(partition)
+        if progress is None:
+            return None, None
+        oldest = progress.pending[min(progress.pending)] if progress.pending else None
+        return progress.committed, oldest
 
 
 @dataclass

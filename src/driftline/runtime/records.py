@@ -16,11 +16,13 @@ from typing import Any, Protocol
 
 import structlog
 from aiokafka import ConsumerRecord
+from opentelemetry.trace import SpanKind
 
 from driftline.contracts.envelope import Envelope, parse_record
 from driftline.contracts.events import EventData
 from driftline.contracts.missions import utcnow
 from driftline.errors import PermanentError, UnparseableRecordError
+from driftline.logs import bound_log_context
 from driftline.runtime import metrics
 from driftline.runtime.dead_letters import Failure
 from driftline.runtime.retry import (
@@ -31,6 +33,7 @@ from driftline.runtime.retry import (
     classify,
 )
 from driftline.runtime.stage import Stage
+from driftline.telemetry import span_from
 
 log = structlog.get_logger("driftline.runner")
 
@@ -79,7 +82,25 @@ class RecordHandler:
                 partial(self._dead_letters.send, record, Failure(exc, 1, now, now))
             )
             return
-        await self._attempt(record, envelope)
+        with (
+            span_from(
+                f"{self.stage.name} process",
+                envelope.traceparent,
+                kind=SpanKind.CONSUMER,
+                **{
+                    "messaging.system": "kafka",
+                    "messaging.destination.name": record.topic,
+                    "messaging.kafka.partition": record.partition,
+                    "messaging.kafka.offset": record.offset,
+                    "messaging.message.id": str(envelope.id),
+                    "driftline.mission_id": envelope.subject,
+                },
+            ),
+            bound_log_context(
+                mission_id=envelope.subject, stage=self.stage.name, event_id=str(envelope.id)
+            ),
+        ):
+            await self._attempt(record, envelope)
 
     async def _attempt(
         self, record: ConsumerRecord[bytes, bytes], envelope: Envelope[EventData]
@@ -107,6 +128,7 @@ class RecordHandler:
                 outage_since = outage_since or time.monotonic()
                 if not self._outage.spent(time.monotonic() - outage_since):
                     outages += 1
+                    metrics.OUTAGE_PAUSES.labels(self.stage.name, type(error).__name__).inc()
                     await self._wait(envelope, error, self._retry.delay(outages), "outage")
                     continue
             attempt += 1

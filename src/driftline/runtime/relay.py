@@ -17,14 +17,17 @@ from typing import Any
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
+from opentelemetry.trace import SpanKind
 
 from driftline.contracts.missions import utcnow
+from driftline.db.models import OutboxRecord
 from driftline.db.unit_of_work import Database
 from driftline.errors import TransientError
 from driftline.runtime import metrics
 from driftline.runtime.kafka import bounded, create_topics, new_producer
 from driftline.runtime.lifecycle import sleep_or_stop
 from driftline.settings import Settings
+from driftline.telemetry import current_traceparent, span_from
 
 log = structlog.get_logger("driftline.relay")
 
@@ -109,24 +112,32 @@ class OutboxRelay:
             if not rows:
                 metrics.OUTBOX_BACKLOG.set(0)
                 return 0
-            pending = []
-            for row in rows:
-                headers = [(k, v.encode()) for k, v in row.headers.items()]
-                pending.append(
-                    await bounded(
-                        producer.send(
-                            row.topic, row.payload.encode(), key=row.key.encode(), headers=headers
-                        ),
-                        timeout,
-                        "send",
-                    )
-                )
+            pending = [await self._send(producer, row) for row in rows]
             await bounded(asyncio.gather(*pending), timeout, "delivery")
             await uow.outbox.mark_published([r.id for r in rows], utcnow())
         self.published += len(rows)
         metrics.OUTBOX_PUBLISHED.inc(len(rows))
         log.debug("relay.published", count=len(rows))
         return len(rows)
+
+    async def _send(self, producer: AIOKafkaProducer, row: OutboxRecord) -> asyncio.Future[Any]:
+        """Hand one row to the producer inside its publish span, which becomes the parent
+        of the consumer's span (the row's stored `traceparent` is this span's parent)."""
+        with span_from(
+            f"publish {row.topic}",
+            row.headers.get("traceparent"),
+            kind=SpanKind.PRODUCER,
+            **{"messaging.system": "kafka", "messaging.destination.name": row.topic},
+        ):
+            headers = {**row.headers, "traceparent": current_traceparent() or ""}
+            encoded = [(k, v.encode()) for k, v in headers.items()]
+            send = producer.send(
+                row.topic, row.payload.encode(), key=row.key.encode(), headers=encoded
+            )
+            future: asyncio.Future[Any] = await bounded(
+                send, self._settings.kafka_request_timeout_s, "send"
+            )
+            return future
 
     async def _hold_leadership(self, stop: asyncio.Event) -> asyncpg.Connection | None:
         """Take the relay advisory lock (waiting as standby) and listen for NOTIFY."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeAlias
 
@@ -28,6 +29,7 @@ from aiokafka.structs import OffsetAndMetadata
 from driftline.contracts.topics import consumer_group, topic
 from driftline.db.unit_of_work import Database
 from driftline.errors import TransientError
+from driftline.runtime import metrics
 from driftline.runtime.apply import ExactlyOnce
 from driftline.runtime.dead_letters import DeadLetterPublisher
 from driftline.runtime.kafka import bounded, create_topics, new_consumer
@@ -107,6 +109,7 @@ class StageRunner:
                     for record in records:
                         self._dispatch(tp, record)
                 await self._commit_finished()
+                self._report_progress(consumer)
                 pause, resume = self._offsets.backpressure()
                 consumer.pause(*pause)
                 consumer.resume(*resume)
@@ -155,10 +158,23 @@ class StageRunner:
         self._offsets.forget(revoked)
         log.info("runner.revoked", stage=self.stage.name, partitions=len(revoked))
 
+    def _report_progress(self, consumer: AIOKafkaConsumer) -> None:
+        """Records in flight and, per assigned partition, lag and the oldest record's age."""
+        metrics.RECORDS_IN_FLIGHT.labels(self.stage.name).set(self._offsets.unfinished())
+        now = time.time()
+        for tp in consumer.assignment():
+            end = consumer.highwater(tp)
+            committed, oldest = self._offsets.position(tp)
+            labels = (self.group, tp.topic, str(tp.partition))
+            if end is not None and committed is not None:
+                metrics.CONSUMER_LAG.labels(*labels).set(max(end - committed, 0))
+            age = max(now - oldest, 0.0) if oldest else 0.0
+            metrics.CONSUMER_OLDEST_AGE.labels(*labels).set(age)
+
     # -- lanes and offsets --------------------------------------------------------------
 
     def _dispatch(self, tp: TopicPartition, record: Record) -> None:
-        self._offsets.dispatched(tp, record.offset)
+        self._offsets.dispatched(tp, record.offset, record.timestamp / 1000)
         started = self._lanes.add(tp, record.key or b"", record)
         if started is not None:
             lane_key, lane = started

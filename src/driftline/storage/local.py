@@ -13,6 +13,7 @@ from typing import Self
 
 from driftline.errors import ArtifactNotFound
 from driftline.storage.base import CHUNK, StoredObject, check_key, sha256_file
+from driftline.telemetry import span
 
 
 class LocalArtifactStore:
@@ -62,7 +63,8 @@ class LocalArtifactStore:
         return await asyncio.to_thread(self._write, key, data, media_type)
 
     async def put_file(self, key: str, path: Path, media_type: str) -> StoredObject:
-        return await asyncio.to_thread(self._write, key, path, media_type)
+        with span("storage put", key=key, store="local"):
+            return await asyncio.to_thread(self._write, key, path, media_type)
 
     async def get_bytes(self, key: str) -> bytes:
         path = self._path(key)

@@ -16,6 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 from driftline.errors import ArtifactNotFound, StorageUnavailable
 from driftline.settings import Settings
 from driftline.storage.base import CHUNK, StoredObject, check_key, sha256_file
+from driftline.telemetry import span
 
 NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
 
@@ -79,15 +80,16 @@ class S3ArtifactStore:
         digest = await asyncio.to_thread(sha256_file, path)
         size = (await asyncio.to_thread(path.stat)).st_size
         try:
-            await self._client.upload_file(
-                str(path),
-                self.bucket,
-                key,
-                ExtraArgs={"ContentType": media_type, "Metadata": {"sha256": digest}},
-                Config=TransferConfig(
-                    multipart_threshold=16 * CHUNK, multipart_chunksize=8 * CHUNK
-                ),
-            )
+            with span("storage put", key=key, store="s3", bytes=size):
+                await self._client.upload_file(
+                    str(path),
+                    self.bucket,
+                    key,
+                    ExtraArgs={"ContentType": media_type, "Metadata": {"sha256": digest}},
+                    Config=TransferConfig(
+                        multipart_threshold=16 * CHUNK, multipart_chunksize=8 * CHUNK
+                    ),
+                )
         except (ClientError, BotoCoreError, EndpointConnectionError, OSError) as exc:
             raise self._mapped(exc, key) from exc
         return StoredObject(key, size, digest, media_type)
