@@ -119,6 +119,7 @@ async def running_pipeline(
     stages: dict[str, Stage[Any]] | None = None,
     run_stages: tuple[str, ...] = tuple(STAGE_REGISTRY),
     tenant: str = "jrcc-test",
+    relay: bool = True,
 ) -> AsyncIterator[Pipeline]:
     """Start API, relay and the stage runners; stop them all afterwards."""
     port = free_port()
@@ -131,9 +132,12 @@ async def running_pipeline(
     )
     pipeline = Pipeline(settings, database, settings.public_base_url, api_key, tenant)
     api_task = asyncio.create_task(server.serve())
-    relay_stop = asyncio.Event()
-    pipeline.stops["relay"] = relay_stop
-    pipeline.tasks["relay"] = asyncio.create_task(OutboxRelay(settings, database).run(relay_stop))
+    if relay:
+        relay_stop = asyncio.Event()
+        pipeline.stops["relay"] = relay_stop
+        pipeline.tasks["relay"] = asyncio.create_task(
+            OutboxRelay(settings, database).run(relay_stop)
+        )
     chosen = {**STAGE_REGISTRY, **(stages or {})}
     try:
         async with stage_dependencies(
