@@ -8,23 +8,27 @@ at a single boundary.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from driftline.contracts.envelope import Envelope
+from driftline.contracts.missions import MissionStatus
 from driftline.db.models import (
     ApiKey,
     DeadLetterReplay,
+    DeliveryState,
     IdempotencyKey,
     Mission,
     MissionStatusChange,
     OutboxRecord,
     ProcessedEvent,
     Tenant,
+    WebhookAttempt,
     WebhookDelivery,
 )
 
@@ -212,6 +216,16 @@ class IdempotencyRepository(_Repository):
             .values(state="done", mission_id=mission_id, response_status=status, response_body=body)
         )
 
+    async def release(self, tenant: str, key: str) -> None:
+        """Drop an in-flight claim whose request failed; a final answer is never dropped."""
+        await self._session.execute(
+            delete(IdempotencyKey).where(
+                IdempotencyKey.tenant == tenant,
+                IdempotencyKey.key == key,
+                IdempotencyKey.state == "in_flight",
+            )
+        )
+
 
 class TenantRepository(_Repository):
     """Tenants, their hashed API keys and webhook signing secrets."""
@@ -233,16 +247,191 @@ class TenantRepository(_Repository):
         stmt = select(Tenant.webhook_secret).where(Tenant.name == tenant)
         return (await self._session.execute(stmt)).scalar_one_or_none()
 
+    async def caller_for_key(self, key_hash: str) -> tuple[str, uuid.UUID] | None:
+        """(tenant, key id) of an unrevoked key; read on every request, never cached,
+        so a revocation answers 401 at once."""
+        stmt = select(ApiKey.tenant, ApiKey.id).where(
+            ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None)
+        )
+        row = (await self._session.execute(stmt)).first()
+        return (row[0], row[1]) if row is not None else None
+
+    async def keys(self, tenant: str | None = None) -> list[ApiKey]:
+        """Every key (revoked ones too), oldest first; only hashes are stored."""
+        stmt = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
+        if tenant is not None:
+            stmt = stmt.where(ApiKey.tenant == tenant)
+        return list((await self._session.execute(stmt)).scalars().all())
+
+    async def revoke_key(self, key_id: uuid.UUID, at: datetime) -> ApiKey | None:
+        """Mark the key revoked (kept for the audit trail); None if there is no such key.
+        Revoking twice keeps the first time."""
+        key = await self._session.get(ApiKey, key_id, with_for_update=True)
+        if key is not None and key.revoked_at is None:
+            key.revoked_at = at
+        return key
+
+
+@dataclass(frozen=True)
+class DueDelivery:
+    """A webhook delivery claimed for one attempt, with the tenant's signing secret."""
+
+    delivery: WebhookDelivery
+    secret: str | None
+    lease_until: datetime  # the claim: the attempt must be recorded before then
+
 
 class WebhookDeliveryRepository(_Repository):
-    """The outcome of each mission's signed callback."""
+    """Webhook deliveries (one per webhook id) and the record of every attempt."""
 
-    async def record(self, delivery: WebhookDelivery) -> None:
-        """Insert or replace (a redelivered event re-sends under the same webhook id)."""
-        await self._session.merge(delivery)
+    async def enqueue(
+        self, *, webhook_id: str, mission_id: uuid.UUID, url: str, payload: str, due: datetime
+    ) -> bool:
+        """Schedule a delivery; False if that webhook id was scheduled already (a stage
+        that ran twice keeps the first body, so every attempt sends the same bytes)."""
+        stmt = (
+            insert(WebhookDelivery)
+            .values(
+                webhook_id=webhook_id,
+                mission_id=mission_id,
+                url=url,
+                payload=payload,
+                state=DeliveryState.PENDING,
+                next_attempt_at=due,
+            )
+            .on_conflict_do_nothing()
+            .returning(WebhookDelivery.webhook_id)
+        )
+        return (await self._session.execute(stmt)).first() is not None
+
+    async def claim_due(
+        self, now: datetime, lease_until: datetime, limit: int
+    ) -> list[DueDelivery]:
+        """Pending deliveries due by `now` whose mission's completion is committed, locked
+        against other dispatchers (SKIP LOCKED) and leased until `lease_until`."""
+        return await self._claim(WebhookDelivery.next_attempt_at <= now, lease_until, limit)
+
+    async def claim(self, webhook_id: str, lease_until: datetime) -> DueDelivery | None:
+        """One pending delivery, due or not, unless another dispatcher holds it."""
+        claimed = await self._claim(WebhookDelivery.webhook_id == webhook_id, lease_until, 1)
+        return claimed[0] if claimed else None
+
+    async def _claim(
+        self, which: ColumnElement[bool], lease_until: datetime, limit: int
+    ) -> list[DueDelivery]:
+        # A delivery announces a completion: it waits until that completion is committed
+        # (the notify stage schedules it just before the runner commits the outcome).
+        stmt = (
+            select(WebhookDelivery, Tenant.webhook_secret)
+            .join(Mission, Mission.id == WebhookDelivery.mission_id)
+            .outerjoin(Tenant, Tenant.name == Mission.tenant)
+            .where(
+                which,
+                WebhookDelivery.state == DeliveryState.PENDING,
+                WebhookDelivery.payload.is_not(None),
+                Mission.status == MissionStatus.COMPLETED,
+            )
+            .order_by(WebhookDelivery.next_attempt_at)
+            .limit(limit)
+            .with_for_update(of=WebhookDelivery, skip_locked=True)
+        )
+        claimed = []
+        for delivery, secret in (await self._session.execute(stmt)).tuples():
+            delivery.next_attempt_at = lease_until
+            claimed.append(DueDelivery(delivery, secret, lease_until))
+        return claimed
+
+    async def abandon_unannounced(self, now: datetime) -> int:
+        """Fail pending deliveries whose mission ended without completing (cancelled
+        while its notify stage ran): there is no completion to announce."""
+        ended = select(Mission.id).where(
+            Mission.status.in_([MissionStatus.FAILED, MissionStatus.CANCELLED])
+        )
+        result = await self._session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.state == DeliveryState.PENDING,
+                WebhookDelivery.mission_id.in_(ended),
+            )
+            .values(
+                state=DeliveryState.FAILED,
+                next_attempt_at=None,
+                last_error="the mission ended without completing; nothing to announce",
+                updated_at=now,
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def record_attempt(
+        self,
+        due: DueDelivery,
+        attempt: WebhookAttempt,
+        *,
+        state: DeliveryState,
+        next_attempt_at: datetime | None,
+    ) -> None:
+        """Store `attempt` and move the delivery on, unless an operator restarted it while
+        the attempt was in flight (then only the attempt and the counters are kept)."""
+        self._session.add(attempt)
+        webhook = WebhookDelivery.webhook_id == due.delivery.webhook_id
+        await self._session.execute(
+            update(WebhookDelivery)
+            .where(webhook)
+            .values(
+                attempts=WebhookDelivery.attempts + 1,
+                last_status=attempt.status_code,
+                last_error=attempt.error,
+                updated_at=attempt.at,
+            )
+        )
+        await self._session.execute(
+            update(WebhookDelivery)
+            .where(
+                webhook,
+                WebhookDelivery.state == DeliveryState.PENDING,
+                WebhookDelivery.next_attempt_at == due.lease_until,
+            )
+            .values(
+                state=state,
+                schedule_step=WebhookDelivery.schedule_step + 1,
+                next_attempt_at=next_attempt_at,
+                delivered_at=attempt.at if state == DeliveryState.DELIVERED else None,
+            )
+        )
+
+    async def restart(self, webhook_id: str, now: datetime) -> WebhookDelivery | None:
+        """A new round of the schedule, first attempt due `now`, same webhook id."""
+        delivery = await self._session.get(WebhookDelivery, webhook_id, with_for_update=True)
+        if delivery is None or delivery.payload is None:
+            return delivery  # a row older than 0003 kept no body: nothing to resend
+        delivery.state = DeliveryState.PENDING
+        delivery.schedule_step = 0
+        delivery.next_attempt_at = now
+        delivery.updated_at = now
+        return delivery
 
     async def get(self, webhook_id: str) -> WebhookDelivery | None:
         return await self._session.get(WebhookDelivery, webhook_id)
+
+    async def listing(
+        self, *, mission_id: uuid.UUID | None = None, failed: bool = False, limit: int = 100
+    ) -> list[WebhookDelivery]:
+        """Newest first; `failed`: only those that will not be tried again."""
+        stmt = select(WebhookDelivery)
+        if mission_id is not None:
+            stmt = stmt.where(WebhookDelivery.mission_id == mission_id)
+        if failed:
+            stmt = stmt.where(WebhookDelivery.state == DeliveryState.FAILED)
+        stmt = stmt.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.webhook_id)
+        return list((await self._session.execute(stmt.limit(limit))).scalars().all())
+
+    async def attempts(self, webhook_id: str) -> list[WebhookAttempt]:
+        stmt = (
+            select(WebhookAttempt)
+            .where(WebhookAttempt.webhook_id == webhook_id)
+            .order_by(WebhookAttempt.number, WebhookAttempt.id)
+        )
+        return list((await self._session.execute(stmt)).scalars().all())
 
 
 class DeadLetterReplayRepository(_Repository):
@@ -266,3 +455,47 @@ class LockRepository(_Repository):
     async def hold(self, name: str) -> None:
         """Wait for the lock on `name`; it is released when the transaction ends."""
         await self._session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": name})
+
+    async def try_hold(self, name: str) -> bool:
+        """Take the lock on `name` if free (False at once if another transaction holds it)."""
+        found = await self._session.execute(
+            text("SELECT pg_try_advisory_xact_lock(hashtext(:k))"), {"k": name}
+        )
+        return bool(found.scalar_one())
+
+
+#: Tables the housekeeping loop prunes: (time column, extra condition). Rows still needed
+#: (unpublished outbox rows, pending webhook deliveries) never match.
+PRUNABLE: dict[str, tuple[str, str]] = {
+    "outbox": ("published_at", "published_at IS NOT NULL"),
+    "processed_events": ("processed_at", "TRUE"),
+    "idempotency_keys": ("created_at", "state = 'done'"),
+    "mission_status_changes": ("at", "TRUE"),
+    "webhook_deliveries": ("updated_at", "state <> 'pending'"),
+}
+
+
+class RetentionRepository(_Repository):
+    """Deletes rows past their retention in small batches (short locks, no long scans)."""
+
+    async def prune(self, table: str, older_than: datetime, batch: int) -> int:
+        column, keep = PRUNABLE[table]  # names from the fixed table above, never from input
+        result = await self._session.execute(
+            text(
+                f"DELETE FROM {table} WHERE ctid = ANY(ARRAY("
+                f"SELECT ctid FROM {table} WHERE {keep} AND {column} < :cutoff LIMIT :batch))"
+            ),
+            {"cutoff": older_than, "batch": batch},
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def oldest(self, table: str) -> datetime | None:
+        column, _keep = PRUNABLE[table]
+        found = await self._session.execute(text(f"SELECT min({column}) FROM {table}"))
+        value = found.scalar_one_or_none()
+        return value if isinstance(value, datetime) else None
+
+    async def size(self, table: str) -> int:
+        """Rows in `table` (exact count; for soak runs and operators)."""
+        found = await self._session.execute(text(f"SELECT count(*) FROM {table}"))
+        return int(found.scalar_one())

@@ -33,6 +33,7 @@ from driftline.db.repositories import (
     MissionRepository,
     OutboxRepository,
     ProcessedEventRepository,
+    RetentionRepository,
     TenantRepository,
     WebhookDeliveryRepository,
 )
@@ -90,6 +91,7 @@ class UnitOfWork:
     webhooks: WebhookDeliveryRepository
     replays: DeadLetterReplayRepository
     locks: LockRepository
+    retention: RetentionRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], topic_prefix: str) -> None:
         self._sessions = sessions
@@ -105,6 +107,7 @@ class UnitOfWork:
         self.webhooks = WebhookDeliveryRepository(session)
         self.replays = DeadLetterReplayRepository(session)
         self.locks = LockRepository(session)
+        self.retention = RetentionRepository(session)
         return self
 
     async def __aexit__(self, _type: object, exc: BaseException | None, _tb: object) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
+from datetime import timedelta
 from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -16,6 +17,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from driftline.contracts.topics import all_topics
 from driftline.errors import BrokerUnavailable
+from driftline.retention import RetentionPolicy
 from driftline.settings import Settings
 
 T = TypeVar("T")
@@ -61,6 +63,10 @@ def new_consumer(settings: Settings, *, group_id: str, client_id: str) -> AIOKaf
     )
 
 
+def retention_ms(span: timedelta) -> int:
+    return int(span.total_seconds() * 1000)
+
+
 async def create_topics(settings: Settings, *, partitions: int | None = None) -> list[str]:
     """Create every Driftline topic that does not exist yet; returns the ones created."""
     admin = AIOKafkaAdminClient(
@@ -73,11 +79,13 @@ async def create_topics(settings: Settings, *, partitions: int | None = None) ->
         wanted = [t for t in all_topics(settings.topic_prefix) if t not in existing]
         if not wanted:
             return []
+        retention = RetentionPolicy.from_settings(settings)
         new = [
             NewTopic(
                 name=t,
                 num_partitions=partitions or settings.topic_partitions,
                 replication_factor=settings.topic_replication_factor,
+                topic_configs={"retention.ms": str(retention_ms(retention.for_topic(t)))},
             )
             for t in wanted
         ]

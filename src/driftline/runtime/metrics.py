@@ -50,3 +50,9 @@ POOL_WORKERS = Gauge("driftline_simulation_pool_workers", "Simulation processes"
 WEBHOOK_ATTEMPTS = Counter(
     "driftline_webhook_attempts_total", "Webhook delivery attempts by outcome", ["outcome"]
 )
+HOUSEKEEPING_PRUNED = Counter(
+    "driftline_housekeeping_pruned_rows_total", "Rows deleted past their retention", ["table"]
+)
+OLDEST_ROW_AGE = Gauge(
+    "driftline_oldest_row_age_seconds", "Age of the oldest prunable row", ["table"]
+)

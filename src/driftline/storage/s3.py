@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import hashlib
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -146,3 +147,24 @@ class S3ArtifactStore:
                 ExpiresIn=expires_s,
             )
         )
+
+    async def set_lifecycle(self, rules: builtins.list[dict[str, Any]]) -> None:
+        """Replace the bucket's lifecycle rules (expiry by prefix; MinIO and S3 both)."""
+        try:
+            if rules:
+                await self._client.put_bucket_lifecycle_configuration(
+                    Bucket=self.bucket, LifecycleConfiguration={"Rules": rules}
+                )
+            else:
+                await self._client.delete_bucket_lifecycle(Bucket=self.bucket)
+        except (ClientError, BotoCoreError, EndpointConnectionError, OSError) as exc:
+            raise self._mapped(exc, self.bucket) from exc
+
+    async def lifecycle(self) -> builtins.list[dict[str, Any]]:
+        try:
+            found = await self._client.get_bucket_lifecycle_configuration(Bucket=self.bucket)
+        except ClientError as exc:
+            if "NoSuchLifecycleConfiguration" in str(exc):
+                return []
+            raise self._mapped(exc, self.bucket) from exc
+        return list(found.get("Rules", []))

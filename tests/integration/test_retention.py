@@ -1,0 +1,103 @@
+"""Retention on the real services: housekeeping prunes only what is past its bound,
+topics get their retention by kind, the bucket gets its lifecycle rules."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import aioboto3
+import asyncpg
+
+from driftline.contracts.missions import utcnow
+from driftline.db.unit_of_work import Database
+from driftline.runtime.housekeeping import Housekeeper
+from driftline.runtime.kafka import create_topics
+from driftline.runtime.topic_config import apply_retention, check_topics
+from driftline.settings import Settings
+from driftline.storage.lifecycle import configure_bucket
+from tests.pipeline import eventually
+
+
+async def _execute(settings: Settings, sql: str, *args: object) -> None:
+    conn = await asyncpg.connect(settings.database_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        await conn.execute(sql, *args)
+    finally:
+        await conn.close()
+
+
+async def test_housekeeping_prunes_only_rows_past_retention(settings: Settings) -> None:
+    settings = settings.model_copy(update={"retention_outbox_s": 60, "housekeeping_batch": 2})
+    old, new = utcnow() - timedelta(hours=2), utcnow()
+    for i, (published, created) in enumerate(
+        [(old, old), (old, old), (old, old), (new, new), (None, old)]
+    ):
+        await _execute(
+            settings,
+            "INSERT INTO outbox (topic, key, event_id, headers, payload, created_at, "
+            "published_at) VALUES ('t', $1, $2, '{}', '{}', $3, $4)",
+            f"k{i}",
+            uuid.uuid4(),
+            created,
+            published,
+        )
+    for at in (utcnow() - timedelta(days=40), utcnow()):
+        await _execute(
+            settings,
+            "INSERT INTO processed_events (consumer_group, event_id, processed_at) "
+            "VALUES ('g', $1, $2)",
+            uuid.uuid4(),
+            at,
+        )
+    database = Database(settings)
+    try:
+        pruned = await Housekeeper(settings, database).pass_once()
+        async with database.unit_of_work() as uow:
+            outbox_left = await uow.retention.size("outbox")
+            backlog = await uow.outbox.backlog()
+            processed_left = await uow.retention.size("processed_events")
+    finally:
+        await database.close()
+    assert pruned["outbox"] == 3, "three published long ago, in batches of two"
+    assert outbox_left == 2 and backlog == 1, "the recent one and the unpublished one stay"
+    assert pruned["processed_events"] == 1 and processed_left == 1
+
+
+async def test_topics_get_their_retention_by_kind(settings: Settings) -> None:
+    await create_topics(settings)
+    rows = {r.topic: r for r in await check_topics(settings)}
+    assert all(r.ok for r in rows.values()), [r for r in rows.values() if not r.ok]
+    prefix = settings.topic_prefix
+    assert rows[f"{prefix}missions.validated"].actual_ms == 3 * 86400 * 1000
+    assert rows[f"{prefix}missions.completed"].actual_ms == 14 * 86400 * 1000
+    assert rows[f"{prefix}missions.validated.dlq"].actual_ms == 30 * 86400 * 1000
+    shorter = settings.model_copy(update={"retention_topic_public_s": 7 * 86400})
+    changed = await apply_retention(shorter)
+    assert sorted(changed) == sorted(
+        f"{prefix}missions.{s}" for s in ("completed", "failed", "status")
+    )
+
+    async def applied() -> bool:  # the brokers take a moment to report altered configs
+        return all(r.ok for r in await check_topics(shorter))
+
+    await eventually(applied, 30)
+
+
+async def test_bucket_lifecycle_rules_are_set(settings: Settings) -> None:
+    configured = settings.model_copy(update={"retention_artifacts_days": 400})
+    rules = await configure_bucket(configured)
+    assert {r["ID"]: r["Expiration"]["Days"] for r in rules} == {
+        "driftline-forcing-subsets": 30,
+        "driftline-mission-artifacts": 400,
+    }
+    session = aioboto3.Session()
+    async with session.client(
+        "s3",
+        endpoint_url=settings.s3_endpoint_url,
+        aws_access_key_id=settings.s3_access_key,
+        aws_secret_access_key=settings.s3_secret_key,
+        region_name=settings.s3_region,
+    ) as client:
+        found = await client.get_bucket_lifecycle_configuration(Bucket=settings.s3_bucket)
+    assert len(found["Rules"]) == 2
