@@ -1,7 +1,8 @@
-"""Stage 5, notify: publish the public `completed` event and call the signed webhook.
+"""Stage 5, notify: publish the public `completed` event and schedule the signed webhook.
 
-The webhook's `webhook-id` derives from the input event id, so a redelivery re-sends the
-same id and receivers can drop the duplicate.
+The webhook's `webhook-id` derives from the input event id, so a redelivered event
+schedules the same delivery (once) and receivers can drop duplicate attempts. Sending
+and retrying is the webhook dispatcher's, not this stage's.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ def webhook_id_for(event: Envelope[ResultsReadyV1]) -> str:
 
 
 async def notify(event: Envelope[ResultsReadyV1], *, callbacks: Callbacks) -> StageOutcome:
-    """Emit `mission.completed` and deliver the callback, if any."""
+    """Emit `mission.completed` and schedule the callback, if any."""
     data = event.data
     completed = MissionCompletedV1(
         mission_id=data.mission_id,

@@ -71,6 +71,18 @@ class InvalidMission(PermanentError):
     """The mission asks for something that cannot be simulated."""
 
 
+class CallbackRefused(InvalidMission):
+    """A callback URL that is not http(s) or reaches an address that is not globally
+    routable (and not allow-listed): refused at POST (422) and again at delivery."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("callback_url_refused", detail)
+
+
+class CallbackUnresolvable(CallbackRefused):
+    """The callback host does not resolve; at delivery time worth another try later."""
+
+
 class UnparseableRecordError(DriftlineError):
     """A Kafka record whose headers or value do not form a known event."""
 
@@ -100,6 +112,15 @@ class IdempotencyConflict(DriftlineError):
 
 class IdempotencyMismatch(DriftlineError):
     """Same Idempotency-Key, other body (422)."""
+
+
+class RequestRejected(DriftlineError):
+    """A request refused before anything is stored (422): `problems` holds one
+    `(field, message, type)` entry per offending field, in words a coordinator understands."""
+
+    def __init__(self, problems: list[tuple[str, str, str]]) -> None:
+        super().__init__("; ".join(f"{field}: {message}" for field, message, _ in problems))
+        self.problems = problems
 
 
 class InvalidSignature(DriftlineError):

@@ -20,7 +20,7 @@ from driftline.auth import webhook_secret
 from driftline.settings import Settings
 from driftline.storage.factory import open_artifact_store
 from driftline.webhooks import verify
-from tests.pipeline import mission_body, running_pipeline
+from tests.pipeline import eventually, mission_body, running_pipeline
 
 
 def _direct_opendrift_run(seed: int, forcing: list[Path], body: dict[str, Any], out: Path) -> None:
@@ -138,18 +138,30 @@ def receiver() -> Iterator[str]:
 async def test_completed_mission_calls_the_signed_webhook(
     pipeline_settings: Settings, simulation_pool: Any, receiver: str
 ) -> None:
-    settings = pipeline_settings.model_copy(update={"webhook_allowlist": ["127.0.0.1"]})
+    settings = pipeline_settings.model_copy(
+        update={
+            "webhook_allowlist": ["127.0.0.1"],
+            "webhook_retry_schedule_s": [0.0, 0.5, 0.5],
+            "webhook_poll_interval_s": 0.1,
+        }
+    )
     async with running_pipeline(settings, simulation_pool=simulation_pool) as p:
         mission_id = await p.submit(mission_body(callback_url=receiver))
         assert (await p.wait_final(mission_id))["status"] == "completed"
-        for _ in range(40):
-            if len(_Receiver.calls) >= 2:
-                break
-            await asyncio.sleep(0.25)
+
+        async def delivered() -> bool:
+            async with p.database.unit_of_work() as uow:
+                found = await uow.webhooks.listing(mission_id=uuid.UUID(mission_id))
+            return bool(found) and found[0].state == "delivered"
+
+        await eventually(delivered, timeout_s=20)
         async with p.database.unit_of_work() as uow:
             secret = await webhook_secret(uow, p.tenant)
+            [delivery] = await uow.webhooks.listing(mission_id=uuid.UUID(mission_id))
+            attempts = await uow.webhooks.attempts(delivery.webhook_id)
     assert secret is not None
     assert len(_Receiver.calls) == 2, "503 once, then delivered"
+    assert [a.status_code for a in attempts] == [503, 204], "every attempt recorded"
     (first_headers, _), (headers, body) = _Receiver.calls
     assert first_headers["webhook-id"] == headers["webhook-id"], "stable across retries"
     verify(secret, headers, body)
@@ -158,10 +170,12 @@ async def test_completed_mission_calls_the_signed_webhook(
     assert event["data"]["mission_id"] == mission_id
 
 
-async def test_private_callback_is_refused_but_mission_completes(
+async def test_private_callback_is_refused_at_post(
     pipeline_settings: Settings, simulation_pool: Any, receiver: str
 ) -> None:
     async with running_pipeline(pipeline_settings, simulation_pool=simulation_pool) as p:
-        mission_id = await p.submit(mission_body(callback_url=receiver))
-        assert (await p.wait_final(mission_id))["status"] == "completed"
+        response = await p.post_mission(mission_body(callback_url=receiver))
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert (error["field"], error["type"]) == ("callback_url", "callback_url_refused")
     assert _Receiver.calls == [], "loopback is not allow-listed here"

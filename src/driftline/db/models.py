@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -159,16 +160,62 @@ class DeadLetterReplay(Base):
     )
 
 
+class DeliveryState(StrEnum):
+    """Where a webhook delivery stands."""
+
+    PENDING = "pending"  # an attempt is due at `next_attempt_at`
+    DELIVERED = "delivered"
+    FAILED = "failed"  # final: refused, or the schedule exhausted; `redeliver` restarts it
+
+
 class WebhookDelivery(Base):
-    """The outcome of a mission's signed callback, for operators."""
+    """A mission's signed callback: its fixed body and where it stands in the retry schedule.
+
+    `state` is a `DeliveryState`. `attempts`
+    counts every attempt ever made; `schedule_step` only those of the current round,
+    which `driftline webhooks redeliver` restarts.
+    """
 
     __tablename__ = "webhook_deliveries"
 
     webhook_id: Mapped[str] = mapped_column(String(100), primary_key=True)
-    mission_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("missions.id", ondelete="CASCADE"))
+    mission_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("missions.id", ondelete="CASCADE"), index=True
+    )
     url: Mapped[str] = mapped_column(Text)
-    delivered: Mapped[bool]
-    attempts: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[str | None] = mapped_column(Text)  # None only for rows older than 0003
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    schedule_step: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index(
+            "ix_webhook_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=text("state = 'pending'"),
+        ),
+    )
+
+
+class WebhookAttempt(Base):
+    """One attempt at a webhook delivery, as an operator needs to see it."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    webhook_id: Mapped[str] = mapped_column(
+        ForeignKey("webhook_deliveries.webhook_id", ondelete="CASCADE"), index=True
+    )
+    number: Mapped[int] = mapped_column(Integer)  # 1-based, over the delivery's life
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    address: Mapped[str | None] = mapped_column(String(64))  # the IP connected to
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    verdict: Mapped[str] = mapped_column(String(16))  # delivered | retry | failed
