@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from driftline.db.migrate import upgrade_async
 from driftline.forcing.sample import write_sample_forcing
@@ -29,6 +31,7 @@ from driftline.infra.manager import LocalServices, ensure_bucket
 from driftline.settings import load_settings
 from driftline.simulation.leeway import SimulationRequest, seed_from_mission_id
 from driftline.simulation.pool import SimulationPool
+from driftline.telemetry import configure_tracing
 from tests.e2e.conftest import write_catalog
 from tests.helpers import mission_body
 from tests.pipeline import running_pipeline
@@ -48,7 +51,30 @@ async def _database(admin_url: str) -> str:
     return url
 
 
-async def main(particles: int, hours: int, repeat: int) -> None:
+def span_tree(spans: list[Any], trace_id: int) -> list[str]:
+    """One trace as an indented tree: name, duration, offset from the trace's start."""
+    mine = sorted((s for s in spans if s.context.trace_id == trace_id), key=lambda s: s.start_time)
+    if not mine:
+        return []
+    start = mine[0].start_time
+    children: dict[int | None, list[Any]] = {}
+    ids = {s.context.span_id for s in mine}
+    for span in mine:
+        parent = span.parent.span_id if span.parent and span.parent.span_id in ids else None
+        children.setdefault(parent, []).append(span)
+    lines: list[str] = []
+
+    def walk(parent: int | None, depth: int) -> None:
+        for span in children.get(parent, []):
+            at, took = (span.start_time - start) / 1e6, (span.end_time - span.start_time) / 1e6
+            lines.append(f"{'  ' * depth}{span.name}  +{at:.0f} ms, {took:.0f} ms")
+            walk(span.context.span_id, depth + 1)
+
+    walk(None, 0)
+    return lines
+
+
+async def main(particles: int, hours: int, repeat: int, trace: bool = False) -> None:
     base = load_settings()
     local = LocalServices(base)
     local.up()
@@ -94,8 +120,12 @@ async def main(particles: int, hours: int, repeat: int) -> None:
         await pool.run(request, work / f"direct-{i}.nc")
         direct.append(time.perf_counter() - t0)
 
+    exporter = InMemorySpanExporter()
+    if trace:
+        configure_tracing(settings, "bench", SimpleSpanProcessor(exporter))
     totals: list[float] = []
     per_stage: dict[str, list[float]] = {s: [] for s in STAGES}
+    traceparent: str | None = None
     async with running_pipeline(settings, simulation_pool=pool) as p:
         await p.wait_final(await p.submit(body), timeout_s=600)  # first: topics, groups, caches
         for _ in range(repeat):
@@ -106,6 +136,8 @@ async def main(particles: int, hours: int, repeat: int) -> None:
             assert final["status"] == "completed", final
             async with p.database.unit_of_work() as uow:
                 changes = await uow.missions.changes_after(uuid.UUID(mission_id), 0)
+                mission = await uow.missions.get(uuid.UUID(mission_id))
+            traceparent = mission.traceparent if mission else None
             at = {c.status: c.at for c in changes}
             previous = at["accepted"]
             for stage in STAGES:
@@ -131,6 +163,13 @@ async def main(particles: int, hours: int, repeat: int) -> None:
     print("| measure | time | ratio to direct |\n|---|---|---|")
     for name, value, ratio in rows:
         print(f"| {name} | {value} | {ratio} |")
+    if trace and traceparent:
+        print(f"\ntrace {traceparent.split('-')[1]} of the last mission:\n")
+        print(
+            "\n".join(
+                span_tree(list(exporter.get_finished_spans()), int(traceparent.split("-")[1], 16))
+            )
+        )
 
 
 if __name__ == "__main__":
@@ -138,5 +177,6 @@ if __name__ == "__main__":
     parser.add_argument("--particles", type=int, default=2000)
     parser.add_argument("--hours", type=int, default=24)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--trace", action="store_true", help="print the last mission's trace")
     args = parser.parse_args()
-    asyncio.run(main(args.particles, args.hours, args.repeat))
+    asyncio.run(main(args.particles, args.hours, args.repeat, args.trace))
