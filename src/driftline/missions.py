@@ -1,16 +1,19 @@
-"""Mission use cases behind the API: submit (with Idempotency-Key), read, list, cancel."""
+"""Mission use cases behind the API: screen, submit (with Idempotency-Key), read, list, cancel."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from driftline.contracts.envelope import Envelope, stage_source
+from driftline.contracts.envelope import Envelope, rfc3339, stage_source
 from driftline.contracts.events import MissionRequestedV1
 from driftline.contracts.missions import (
     FailureInfo,
@@ -23,10 +26,85 @@ from driftline.contracts.missions import (
 )
 from driftline.db.models import Mission, MissionStatusChange
 from driftline.db.unit_of_work import Database, UnitOfWork
-from driftline.errors import IdempotencyConflict, IdempotencyMismatch
+from driftline.errors import (
+    IdempotencyConflict,
+    IdempotencyMismatch,
+    InvalidMission,
+    RequestRejected,
+)
+from driftline.settings import Settings
+from driftline.webhooks import check_callback_url
 
 #: An in-flight idempotency claim older than this is taken over (its request died).
 IN_FLIGHT_EXPIRY = timedelta(minutes=2)
+
+#: Checks a callback URL before a mission is accepted; raises InvalidMission to refuse it.
+CallbackCheck = Callable[[str], Awaitable[None]]
+
+
+def callback_check(settings: Settings) -> CallbackCheck:
+    """The production check: resolve the host off the event loop, refuse internal addresses."""
+
+    async def check(url: str) -> None:
+        await asyncio.to_thread(
+            check_callback_url,
+            url,
+            allow_private=settings.webhook_allow_private,
+            allowlist=settings.webhook_allowlist,
+        )
+
+    return check
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """The times a mission may start or end at; anything else is a typo or an attack."""
+
+    earliest: datetime
+    latest: datetime
+
+    @classmethod
+    def of(cls, settings: Settings, now: datetime) -> TimeWindow:
+        return cls(
+            earliest=settings.mission_earliest_time,
+            latest=now + timedelta(days=settings.mission_max_future_days),
+        )
+
+    def problems(self, body: MissionCreate) -> list[tuple[str, str, str]]:
+        found = []
+        for field, position in (
+            ("last_known_position.time", body.last_known_position),
+            ("end_position.time", body.end_position),
+        ):
+            if position is None:
+                continue
+            if not self.earliest <= position.time <= self.latest:
+                found.append(
+                    (
+                        field,
+                        f"time {rfc3339(position.time)} is outside the window Driftline "
+                        f"accepts ({rfc3339(self.earliest)} to {rfc3339(self.latest)})",
+                        "time_out_of_range",
+                    )
+                )
+        return found
+
+
+async def screen_submission(
+    body: MissionCreate, *, window: TimeWindow, check_callback: CallbackCheck
+) -> None:
+    """Refuse, before anything is stored, what the body's schema alone cannot judge.
+
+    Raises RequestRejected with one entry per offending field.
+    """
+    problems = window.problems(body)
+    if body.callback_url is not None:
+        try:
+            await check_callback(str(body.callback_url))
+        except InvalidMission as exc:
+            problems.append(("callback_url", exc.detail, exc.reason))
+    if problems:
+        raise RequestRejected(problems)
 
 
 @dataclass(frozen=True)
@@ -64,6 +142,32 @@ async def submit_mission(
         replay = await _claim_idempotency_key(db, tenant, idempotency_key, fingerprint)
         if replay is not None:
             return Submitted(accepted=replay, replayed=True)
+    try:
+        accepted = await _store_mission(
+            db,
+            tenant=tenant,
+            body=body,
+            traceparent=traceparent,
+            base_url=base_url,
+            idempotency_key=idempotency_key,
+        )
+    except Exception:
+        if idempotency_key is not None:
+            await _release_claim(db, tenant, idempotency_key)
+        raise
+    return Submitted(accepted=accepted, replayed=False)
+
+
+async def _store_mission(
+    db: Database,
+    *,
+    tenant: str,
+    body: MissionCreate,
+    traceparent: str,
+    base_url: str,
+    idempotency_key: str | None,
+) -> MissionAccepted:
+    """The mission, its `requested` event, its first status and the key's answer: one commit."""
     mission_id = uuid.uuid4()
     now = utcnow()
     accepted = MissionAccepted(
@@ -100,7 +204,17 @@ async def submit_mission(
                 status=202,
                 body=accepted.model_dump(mode="json"),
             )
-    return Submitted(accepted=accepted, replayed=False)
+    return accepted
+
+
+async def _release_claim(db: Database, tenant: str, key: str) -> None:
+    """Only final answers are kept: a failed request frees its key for the retry.
+
+    Best effort: if PostgreSQL is what failed, the claim expires after IN_FLIGHT_EXPIRY.
+    """
+    with contextlib.suppress(Exception):
+        async with db.unit_of_work() as uow:
+            await uow.idempotency.release(tenant, key)
 
 
 async def _claim_idempotency_key(
@@ -153,7 +267,10 @@ def encode_cursor(created_at: datetime, mission_id: uuid.UUID) -> str:
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     """Raises ValueError on a cursor this API did not hand out."""
     created, mid = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-    return datetime.fromisoformat(created), uuid.UUID(mid)
+    moment = datetime.fromisoformat(created)
+    if moment.tzinfo is None:
+        raise ValueError("cursor time without a zone")
+    return moment, uuid.UUID(mid)
 
 
 async def list_missions(

@@ -7,31 +7,49 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 
 from driftline import __version__
-from driftline.api import health, missions
+from driftline.api import health, missions, object_types
 from driftline.api.deps import ApiServices
+from driftline.api.guard import RequestGuard
+from driftline.api.openapi import complete_openapi
+from driftline.api.problems import install_problem_handlers
+from driftline.api.ratelimit import RateLimiter
+from driftline.api.streams import StatusFeed, StreamSlots, asyncpg_dsn
 from driftline.db.unit_of_work import Database
-from driftline.errors import TransientError
+from driftline.missions import CallbackCheck, callback_check
 from driftline.runtime import metrics
 from driftline.settings import Settings
 from driftline.storage.factory import open_artifact_store
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """Build the API for `settings`."""
+def create_app(settings: Settings, *, check_callback: CallbackCheck | None = None) -> FastAPI:
+    """Build the API for `settings`.
+
+    `check_callback` judges a mission's callback URL at POST time; the default resolves
+    its host and refuses internal addresses (`webhooks.check_callback_url`).
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database(settings)
         storage = open_artifact_store(settings)
+        feed = StatusFeed(asyncpg_dsn(settings.database_url))
         async with storage:
-            app.state.services = ApiServices(settings=settings, database=database, storage=storage)
+            app.state.services = ApiServices(
+                settings=settings,
+                database=database,
+                storage=storage,
+                limiter=RateLimiter.from_settings(settings),
+                slots=StreamSlots(settings.sse_max_streams_per_key),
+                feed=feed,
+                check_callback=check_callback or callback_check(settings),
+            )
+            feed.start()
             try:
                 yield
             finally:
+                await feed.close()
                 await database.close()
 
     app = FastAPI(
@@ -42,33 +60,12 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(missions.router)
+    app.include_router(object_types.router)
     app.include_router(health.router)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        """422 with one entry per offending field, in words."""
-        errors = [
-            {
-                "field": ".".join(str(p) for p in err["loc"] if p != "body"),
-                "message": err["msg"],
-                "type": err["type"],
-            }
-            for err in exc.errors()
-        ]
-        return JSONResponse({"detail": "invalid request", "errors": errors}, status_code=422)
-
-    async def unavailable(_: Request, exc: Exception) -> JSONResponse:
-        """A dependency is down: say so (503, retry), never a bare 500 and never a 202."""
-        return JSONResponse(
-            {
-                "detail": "a backing service is unavailable; nothing was accepted, retry shortly",
-                "error": type(exc).__name__,
-            },
-            status_code=503,
-            headers={"Retry-After": "5"},
-        )
-
-    app.add_exception_handler(TransientError, unavailable)
+    install_problem_handlers(app)
+    complete_openapi(app)
+    # Inside the request counter, so refused requests (401, 413, 429, ...) are counted.
+    app.add_middleware(RequestGuard)
 
     @app.middleware("http")
     async def count_requests(

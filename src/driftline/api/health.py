@@ -9,11 +9,25 @@ from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 
 from driftline.api.deps import ServicesDep
 from driftline.runtime import metrics
 
 router = APIRouter(tags=["operations"])
+
+
+class ReadyReport(BaseModel):
+    """Whether each dependency answered."""
+
+    ready: bool
+    checks: dict[str, bool]
+
+
+class PrometheusText(Response):
+    """Prometheus text exposition format (documents the media type in OpenAPI)."""
+
+    media_type = "text/plain"
 
 
 @router.get("/healthz")
@@ -37,7 +51,13 @@ async def _kafka_ok(bootstrap: str, timeout_s: float) -> bool:
             await asyncio.wait_for(admin.close(), timeout_s)
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    responses={
+        200: {"model": ReadyReport, "description": "PostgreSQL and Kafka answer."},
+        503: {"model": ReadyReport, "description": "A dependency does not answer."},
+    },
+)
 async def readyz(services: ServicesDep) -> JSONResponse:
     """Ready when PostgreSQL and Kafka answer; missions are accepted even if Kafka is down,
     so a load balancer should use this for alerting rather than for routing."""
@@ -53,7 +73,7 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PrometheusText)
 async def prometheus_metrics(services: ServicesDep) -> Response:
     try:
         async with services.database.unit_of_work() as uow:

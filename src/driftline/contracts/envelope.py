@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,12 +43,33 @@ def active_traceparent() -> str | None:
     return carrier.get("traceparent")
 
 
+#: W3C Trace Context: version-traceid-parentid-flags in lowercase hex; a later version
+#: may append fields after a dash, which are ignored (and never stored).
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?", re.S)
+
+
+def parse_traceparent(value: str | None) -> tuple[str, str] | None:
+    """(trace id, flags) of a valid `traceparent`, else None (strict W3C Trace Context:
+    no over-long, upper-case or non-hex field, no all-zero id, no version ff)."""
+    match = _TRACEPARENT.fullmatch(value or "")
+    if match is None:
+        return None
+    version, trace_id, parent_id, flags, rest = match.groups()
+    if version == "ff" or (version == "00" and rest is not None):
+        return None
+    if trace_id == "0" * 32 or parent_id == "0" * 16:
+        return None
+    return trace_id, flags
+
+
 def child_traceparent(parent: str | None) -> str:
-    """The same trace with a new span id, so every stage hop stays in one trace."""
-    parts = (parent or "").split("-")
-    if len(parts) == 4 and len(parts[1]) == 32:
-        return f"00-{parts[1]}-{os.urandom(8).hex()}-{parts[3]}"
-    return new_traceparent()
+    """The same trace with a new span id, so every stage hop stays in one trace; an
+    invalid `parent` starts a new trace (it is never copied)."""
+    parsed = parse_traceparent(parent)
+    if parsed is None:
+        return new_traceparent()
+    trace_id, flags = parsed
+    return f"00-{trace_id}-{os.urandom(8).hex()}-{flags}"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,23 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from driftline.contracts.object_types import (
+    LISTING_HINT,
+    find_object_type,
+    object_types,
+    similar_keys,
+)
 
 
 class MissionStatus(StrEnum):
@@ -42,7 +58,59 @@ STAGE_PROGRESS: dict[MissionStatus, float] = {
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("time must carry a timezone (use Z for UTC)")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:  # 0001-01-01T00:30+01:00 is before year 1 in UTC
+        raise ValueError("time is out of range") from exc
+
+
+def _storable(value: str) -> str:
+    """Text PostgreSQL can store: no NUL character, no lone surrogate."""
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character (\\u0000)")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("must be valid Unicode text (it holds a lone surrogate)") from exc
+    return value
+
+
+#: Free text from a coordinator, checked so it can be stored as it is.
+Text = Annotated[str, AfterValidator(_storable)]
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _known_object_type(value: object) -> object:
+    """Refuse what is no Leeway category at once (a JSON `true` is not the id 1); keep
+    the canonical form (the key as OpenDrift spells it, or the id as a number), so the
+    stored request and the events carrying it match the published schema."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError(f"must be a Leeway object key (text) or numeric id; {LISTING_HINT}")
+    if isinstance(value, str):
+        _storable(value)
+    found = find_object_type(value)
+    if found is None:
+        hints = similar_keys(value) if isinstance(value, str) else []
+        suggestion = f" (did you mean {', '.join(hints)}?)" if hints else ""
+        raise ValueError(
+            f"{_short(value)} is not an OpenDrift Leeway object type{suggestion}; {LISTING_HINT}"
+        )
+    if isinstance(value, int) or (value.strip().isascii() and value.strip().isdigit()):
+        return found.id
+    return found.key
+
+
+def _object_type_schema(schema: dict[str, Any]) -> None:
+    """Document the valid values (read from the shipped table when the schema is built)."""
+    categories = object_types()
+    schema["anyOf"] = [
+        {"type": "string", "enum": [c.key for c in categories]},
+        {"type": "integer", "minimum": 1, "maximum": len(categories)},
+    ]
 
 
 class Position(BaseModel):
@@ -68,8 +136,8 @@ class ForcingChoice(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    current: str | None = None
-    wind: str | None = None
+    current: Text | None = Field(default=None, max_length=200)
+    wind: Text | None = Field(default=None, max_length=200)
 
 
 class SimulationOptions(BaseModel):
@@ -88,19 +156,23 @@ class SimulationOptions(BaseModel):
 
 
 class MissionCreate(BaseModel):
-    """The request body of `POST /v1/missions` (see DESIGN.md)."""
+    """The request body of `POST /v1/missions` (docs/api.md; the contract: docs/contract.md)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
-    object_type: Annotated[str | int, Field(description="Leeway object key or numeric id.")]
+    name: Text = Field(min_length=1, max_length=200)
+    object_type: Annotated[str | int, BeforeValidator(_known_object_type)] = Field(
+        description="Leeway object key (case-insensitive) or numeric id; "
+        "GET /v1/object-types lists them.",
+        json_schema_extra=_object_type_schema,
+    )
     last_known_position: Position
     end_position: Position | None = None
     duration_hours: float = Field(default=24, gt=0, le=240)
     particles: int = Field(default=1000, ge=10, le=50_000)
     forcing: ForcingChoice = Field(default_factory=ForcingChoice)
     callback_url: AnyHttpUrl | None = None
-    external_ref: str | None = Field(default=None, max_length=200)
+    external_ref: Text | None = Field(default=None, max_length=200)
     options: SimulationOptions = Field(default_factory=SimulationOptions)
 
     @model_validator(mode="after")
@@ -147,6 +219,16 @@ class MissionPublic(BaseModel):
     updated_at: datetime
     completed_at: datetime | None
     links: dict[str, Link]
+
+
+class StatusChange(BaseModel):
+    """One status change of a mission: the `data` of an SSE `status` event."""
+
+    status: MissionStatus
+    stage: str
+    progress: float
+    detail: str | None
+    at: datetime
 
 
 class MissionPage(BaseModel):

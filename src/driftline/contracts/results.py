@@ -6,6 +6,8 @@ field renamed on one side cannot silently disappear on the other.
 
 from __future__ import annotations
 
+import uuid
+
 from pydantic import BaseModel
 
 from driftline.contracts.events import ArtifactRef, MissionSummary
@@ -29,3 +31,12 @@ class MissionResult(BaseModel):
     def public_artifacts(self) -> list[ArtifactRef]:
         """The references downstream consumers see (without storage keys)."""
         return [ArtifactRef.model_validate(a.model_dump(exclude={"key"})) for a in self.artifacts]
+
+
+class MissionResults(BaseModel):
+    """The answer of `GET /v1/missions/{id}/results` (object-store keys stay inside)."""
+
+    mission_id: uuid.UUID
+    status: str
+    summary: MissionSummary
+    artifacts: list[ArtifactRef]

@@ -21,7 +21,7 @@ def dlq_topic(input_topic: str) -> str:
 
 
 def consumer_group(prefix: str, stage: str) -> str:
-    """`driftline.<stage>` with the default prefix (DESIGN.md); a test prefix keeps its own."""
+    """`driftline.<stage>` with the default prefix (contract.md); a test prefix keeps its own."""
     return f"{prefix}{stage}"
 
 

@@ -17,6 +17,12 @@ from typing import Literal
 
 import numpy as np
 
+from driftline.contracts.object_types import (
+    LISTING_HINT,
+    find_object_type,
+    object_types,
+    similar_keys,
+)
 from driftline.errors import ForcingGap, InvalidMission
 
 #: Exported per particle and time: enough for every product, nothing more (memory, disk).
@@ -32,9 +38,12 @@ class LeewayCategory:
     description: str
 
 
-@lru_cache(maxsize=1)
-def leeway_categories() -> tuple[LeewayCategory, ...]:
-    """All OpenDrift Leeway object categories, read from its OBJECTPROP.DAT."""
+def read_opendrift_categories() -> tuple[LeewayCategory, ...]:
+    """All Leeway object categories, read from OpenDrift's own OBJECTPROP.DAT.
+
+    Only the shipped table's generator and its test call this; everything else reads
+    the table (`driftline.contracts.object_types`), which needs no OpenDrift import.
+    """
     text = (resources.files("opendrift.models") / "OBJECTPROP.DAT").read_text()
     body = text.split("\n_", 1)[0]  # the notes after the separator are not categories
     lines = [line for line in body.splitlines() if line.strip()]
@@ -49,26 +58,31 @@ def leeway_categories() -> tuple[LeewayCategory, ...]:
     return tuple(categories)
 
 
+@lru_cache(maxsize=1)
+def leeway_categories() -> tuple[LeewayCategory, ...]:
+    """All Leeway object categories, from the table shipped with Driftline."""
+    return tuple(
+        LeewayCategory(id=c.id, key=c.key, description=c.description) for c in object_types()
+    )
+
+
 def resolve_object_type(value: str | int) -> LeewayCategory:
     """A category by key (case-insensitive) or numeric id; InvalidMission with hints if none."""
-    categories = leeway_categories()
+    found = find_object_type(value)
+    if found is not None:
+        return LeewayCategory(id=found.id, key=found.key, description=found.description)
     text = str(value).strip()
-    if text.isdigit():
-        for category in categories:
-            if category.id == int(text):
-                return category
+    if isinstance(value, int) or text.isdigit():
         raise InvalidMission(
             "unknown_object_type",
-            f"object type {text} does not exist; ids run from 1 to {len(categories)}",
+            f"object type {text} does not exist; ids run from 1 to {len(object_types())} "
+            f"({LISTING_HINT})",
         )
-    for category in categories:
-        if category.key.lower() == text.lower():
-            return category
-    hints = [c.key for c in categories if text.lower()[:4] in c.key.lower()][:5]
+    hints = similar_keys(text)
     suggestion = f"; did you mean {', '.join(hints)}?" if hints else ""
     raise InvalidMission(
         "unknown_object_type",
-        f"object type {text!r} is not an OpenDrift Leeway category{suggestion}",
+        f"object type {text!r} is not an OpenDrift Leeway category{suggestion} ({LISTING_HINT})",
     )
 
 
@@ -213,13 +227,18 @@ def outcome_of(model: object, request: SimulationRequest, output_path: Path) -> 
     )
 
 
-def warm_up() -> None:
-    """Import OpenDrift and load the landmask once, so the first mission is not slow."""
+def warm_up(work_dir: Path | None = None) -> None:
+    """Import OpenDrift and load the landmask once, so the first mission is not slow.
+
+    Its files go under `work_dir` (the worker's own folder, swept if the worker dies).
+    """
     import tempfile
 
     from driftline.forcing.sample import write_constant_forcing
 
-    with tempfile.TemporaryDirectory() as tmp:
+    if work_dir is not None:
+        work_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         start = datetime(2024, 1, 1)
         forcing = write_constant_forcing(
             Path(tmp),
