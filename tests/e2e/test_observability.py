@@ -53,6 +53,7 @@ async def test_a_mission_is_one_trace_through_relay_and_every_stage(
         assert f"{stage} run" in names and f"{stage} commit" in names
     requested = p.topic("missions.requested")
     assert f"publish {requested}" in names, "the relay's publish joins the mission's trace"
+    assert any(n.startswith("POST /v1/missions") for n in names), "the request roots it"
     assert {"opendrift leeway", "storage put"} <= names
 
 

@@ -101,3 +101,40 @@ async def test_bucket_lifecycle_rules_are_set(settings: Settings) -> None:
     ) as client:
         found = await client.get_bucket_lifecycle_configuration(Bucket=settings.s3_bucket)
     assert len(found["Rules"]) == 2
+
+
+async def test_results_of_a_mission_past_artifact_retention_answer_410(
+    settings: Settings,
+) -> None:
+    from driftline.contracts.missions import MissionStatus
+    from tests.helpers import mission_body
+    from tests.integration.api_harness import assert_problem, running_api
+
+    async with running_api(settings, retention_artifacts_days=30) as api:
+        mission_id = (await api.post(mission_body())).json()["id"]
+        summary = {
+            "particles_total": 1,
+            "particles_active": 1,
+            "particles_stranded": 0,
+            "fraction_afloat": 1.0,
+            "centroid": {"lat": 60.0, "lon": 4.0},
+            "area_km2": {"50": 1.0},
+        }
+        async with api.database.unit_of_work() as uow:
+            mission = await uow.missions.get(uuid.UUID(mission_id))
+            assert mission is not None
+            mission.status = MissionStatus.COMPLETED.value
+            mission.result = {"summary": summary, "artifacts": []}
+            mission.completed_at = utcnow() - timedelta(days=29)
+        fresh = await api.client.get(f"/v1/missions/{mission_id}/results", headers=api.auth())
+        assert fresh.status_code == 200, fresh.text
+        async with api.database.unit_of_work() as uow:
+            mission = await uow.missions.get(uuid.UUID(mission_id))
+            assert mission is not None
+            mission.completed_at = utcnow() - timedelta(days=31)
+        gone = await api.client.get(f"/v1/missions/{mission_id}/results", headers=api.auth())
+        assert "removed 30 days after" in assert_problem(gone, 410)["detail"]
+        artifact = await api.client.get(
+            f"/v1/missions/{mission_id}/artifacts/products/map.png", headers=api.auth()
+        )
+        assert_problem(artifact, 410)

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from driftline import __version__
 from driftline.api import health, missions, object_types
@@ -59,6 +60,8 @@ def create_app(settings: Settings, *, check_callback: CallbackCheck | None = Non
         "follow its status, download its search areas and map.",
         lifespan=lifespan,
     )
+    # A server span per request, child of a valid incoming `traceparent` (docs/operations.md).
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
     app.include_router(missions.router)
     app.include_router(object_types.router)
     app.include_router(health.router)

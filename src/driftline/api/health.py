@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
-from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from driftline.api.deps import ServicesDep
 from driftline.runtime import metrics
+from driftline.runtime.ops import (
+    Readiness,
+    database_probe,
+    kafka_probe,
+    metrics_response,
+    readiness_response,
+)
 
 router = APIRouter(tags=["operations"])
 
@@ -36,21 +38,6 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-async def _kafka_ok(bootstrap: str, timeout_s: float) -> bool:
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000)
-    )
-    try:
-        await asyncio.wait_for(admin.start(), timeout_s)
-        await asyncio.wait_for(admin.describe_cluster(), timeout_s)
-        return True
-    except Exception:
-        return False
-    finally:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(admin.close(), timeout_s)
-
-
 @router.get(
     "/readyz",
     responses={
@@ -61,16 +48,10 @@ async def _kafka_ok(bootstrap: str, timeout_s: float) -> bool:
 async def readyz(services: ServicesDep) -> JSONResponse:
     """Ready when PostgreSQL and Kafka answer; missions are accepted even if Kafka is down,
     so a load balancer should use this for alerting rather than for routing."""
-    checks: dict[str, bool] = {}
-    try:
-        async with services.database.unit_of_work() as uow:
-            await uow.ping()
-        checks["database"] = True
-    except Exception:
-        checks["database"] = False
-    checks["kafka"] = await _kafka_ok(services.settings.kafka_bootstrap_servers, 3.0)
-    ok = all(checks.values())
-    return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+    readiness = Readiness()
+    readiness.probe("database", database_probe(services.database))
+    readiness.probe("kafka", kafka_probe(services.settings.kafka_bootstrap_servers))
+    return await readiness_response(readiness)
 
 
 @router.get("/metrics", response_class=PrometheusText)
@@ -80,4 +61,4 @@ async def prometheus_metrics(services: ServicesDep) -> Response:
             metrics.OUTBOX_BACKLOG.set(await uow.outbox.backlog())
     except Exception:
         pass
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return metrics_response()

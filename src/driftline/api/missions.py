@@ -17,13 +17,14 @@ from driftline.api.problems import (
     IDEMPOTENCY_KEY_IN_USE,
     IDEMPOTENCY_KEY_REUSED,
     MISSION_NOT_COMPLETED,
+    RESULTS_EXPIRED,
     TOO_MANY_STREAMS,
     ApiProblem,
     FieldError,
     problem_responses,
 )
 from driftline.api.streams import parse_last_event_id, status_events
-from driftline.contracts.envelope import child_traceparent
+from driftline.contracts.envelope import active_traceparent, child_traceparent
 from driftline.contracts.missions import (
     MissionAccepted,
     MissionCreate,
@@ -44,6 +45,7 @@ from driftline.missions import (
     submit_mission,
     to_public,
 )
+from driftline.retention import RetentionPolicy
 from driftline.runtime import metrics
 
 #: What the edge (guard.py) may answer for any operation here: no or a revoked key,
@@ -121,7 +123,8 @@ async def create_mission(
         window=TimeWindow.of(services.settings, utcnow()),
         check_callback=services.check_callback,
     )
-    trace = child_traceparent(traceparent)
+    # The request's server span (a child of a valid incoming traceparent) roots the trace.
+    trace = active_traceparent() or child_traceparent(traceparent)
     try:
         submitted = await submit_mission(
             services.database,
@@ -187,18 +190,28 @@ async def get_mission(mission: OwnedMission, services: ServicesDep) -> Any:
     return to_public(mission, services.settings.public_base_url)
 
 
-def _result_of(mission: Mission) -> MissionResult | None:
-    return MissionResult.model_validate(mission.result) if mission.result else None
+def _result_of(mission: Mission, retention: RetentionPolicy) -> MissionResult | None:
+    """The mission's result; 410 Gone once its artifacts are past their retention."""
+    if mission.result is None:
+        return None
+    kept = retention.artifacts
+    if kept is not None and mission.completed_at and mission.completed_at + kept < utcnow():
+        raise ApiProblem(
+            RESULTS_EXPIRED,
+            f"the results of this mission were removed {kept.days} days after it completed",
+        )
+    return MissionResult.model_validate(mission.result)
 
 
 @router.get(
     "/{mission_id}/results",
     response_model=MissionResults,
-    responses=problem_responses(*MISSION_SCOPED, 409),
+    responses=problem_responses(*MISSION_SCOPED, 409, 410),
 )
-async def get_results(mission: OwnedMission) -> Any:
-    """Summary and artifact list; 409 until the mission has completed."""
-    result = _result_of(mission)
+async def get_results(mission: OwnedMission, services: ServicesDep) -> Any:
+    """Summary and artifact list; 409 until the mission has completed, 410 once its
+    artifacts have expired (`DRIFTLINE_RETENTION_ARTIFACTS_DAYS`)."""
+    result = _result_of(mission, RetentionPolicy.from_settings(services.settings))
     if mission.status != MissionStatus.COMPLETED.value or result is None:
         raise ApiProblem(
             MISSION_NOT_COMPLETED, f"mission is {mission.status}; results exist once completed"
@@ -219,12 +232,12 @@ async def get_results(mission: OwnedMission) -> Any:
                 "*/*": {"schema": {"type": "string", "format": "binary"}},
             },
         },
-        **problem_responses(*MISSION_SCOPED),
+        **problem_responses(*MISSION_SCOPED, 410),
     },
 )
 async def get_artifact(mission: OwnedMission, name: str, services: ServicesDep) -> Response:
     """The artifact's bytes (served through the API, so clients need no S3 access)."""
-    result = _result_of(mission)
+    result = _result_of(mission, RetentionPolicy.from_settings(services.settings))
     artifact = result.artifact(name) if result is not None else None
     if artifact is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"mission has no artifact {name!r}")
@@ -247,7 +260,7 @@ async def get_artifact(mission: OwnedMission, name: str, services: ServicesDep) 
             "One `status` event per change (`id` is the change's number), until a final "
             "status or the idle timeout; `: keep-alive` comments between.",
         ),
-        **problem_responses(*MISSION_SCOPED),
+        **problem_responses(*MISSION_SCOPED, 410),
     },
 )
 async def stream_events(
@@ -286,7 +299,7 @@ async def stream_events(
     responses={
         202: {"description": "Cancelled.", "model": MissionPublic},
         200: {"description": "Already final: left as it was (see `status`)."},
-        **problem_responses(*MISSION_SCOPED),
+        **problem_responses(*MISSION_SCOPED, 410),
     },
 )
 async def cancel(mission_id: uuid.UUID, tenant: TenantDep, services: ServicesDep) -> Any:

@@ -54,6 +54,9 @@ RATE_LIMITED = ProblemKind("rate-limited", 429, "Too many requests for this API 
 TOO_MANY_STREAMS = ProblemKind(
     "too-many-streams", 429, "Too many open status streams for this API key"
 )
+RESULTS_EXPIRED = ProblemKind(
+    "results-expired", 410, "The mission's results were removed after their retention"
+)
 UNAVAILABLE = ProblemKind("service-unavailable", 503, "A backing service is unavailable")
 INTERNAL = ProblemKind("internal-error", 500, "Internal error")
 
@@ -66,6 +69,7 @@ PROBLEM_KINDS = (
     BAD_CURSOR,
     RATE_LIMITED,
     TOO_MANY_STREAMS,
+    RESULTS_EXPIRED,
     UNAVAILABLE,
     INTERNAL,
 )
@@ -219,6 +223,7 @@ _DESCRIPTIONS = {
     401: "Missing, unknown or revoked API key.",
     404: "No such mission (another tenant's mission answers the same).",
     409: "Conflict: the Idempotency-Key is still in flight, or the mission is not completed.",
+    410: "The mission's results were removed after their retention (artifacts expired).",
     413: "Request body larger than the configured limit.",
     415: "Request body is not `application/json`.",
     422: "The request is not valid: one entry per offending field.",
