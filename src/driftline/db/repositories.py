@@ -279,6 +279,7 @@ class DueDelivery:
     delivery: WebhookDelivery
     secret: str | None
     lease_until: datetime  # the claim: the attempt must be recorded before then
+    traceparent: str | None = None  # the mission's, so attempts join its trace
 
 
 class WebhookDeliveryRepository(_Repository):
@@ -322,7 +323,7 @@ class WebhookDeliveryRepository(_Repository):
         # A delivery announces a completion: it waits until that completion is committed
         # (the notify stage schedules it just before the runner commits the outcome).
         stmt = (
-            select(WebhookDelivery, Tenant.webhook_secret)
+            select(WebhookDelivery, Tenant.webhook_secret, Mission.traceparent)
             .join(Mission, Mission.id == WebhookDelivery.mission_id)
             .outerjoin(Tenant, Tenant.name == Mission.tenant)
             .where(
@@ -336,9 +337,9 @@ class WebhookDeliveryRepository(_Repository):
             .with_for_update(of=WebhookDelivery, skip_locked=True)
         )
         claimed = []
-        for delivery, secret in (await self._session.execute(stmt)).tuples():
+        for delivery, secret, traceparent in (await self._session.execute(stmt)).tuples():
             delivery.next_attempt_at = lease_until
-            claimed.append(DueDelivery(delivery, secret, lease_until))
+            claimed.append(DueDelivery(delivery, secret, lease_until, traceparent))
         return claimed
 
     async def abandon_unannounced(self, now: datetime) -> int:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import structlog
+from opentelemetry.trace import SpanKind
 
 from driftline.contracts.missions import utcnow
 from driftline.db.models import DeliveryState, WebhookAttempt, WebhookDelivery
@@ -26,6 +27,7 @@ from driftline.errors import TransientError
 from driftline.runtime import metrics
 from driftline.runtime.lifecycle import sleep_or_stop
 from driftline.settings import Settings
+from driftline.telemetry import span_from
 from driftline.webhooks import AttemptResult, AttemptVerdict, WebhookSender
 
 log = structlog.get_logger("driftline.webhooks")
@@ -186,12 +188,18 @@ class WebhookDispatcher:
         if due.secret is None or delivery.payload is None:
             result = AttemptResult(AttemptVerdict.FAILED, 0.0, error="no signing secret or body")
         else:
-            result = await self._sender.attempt(
-                delivery.url,
-                delivery.payload.encode(),
-                secret=due.secret,
-                webhook_id=delivery.webhook_id,
-            )
+            with span_from(
+                "webhook attempt",
+                due.traceparent,
+                kind=SpanKind.CLIENT,
+                **{"driftline.webhook_id": delivery.webhook_id, "attempt": delivery.attempts + 1},
+            ):
+                result = await self._sender.attempt(
+                    delivery.url,
+                    delivery.payload.encode(),
+                    secret=due.secret,
+                    webhook_id=delivery.webhook_id,
+                )
         made = delivery.schedule_step + 1
         state, next_at = next_state(result, made, self._schedule, utcnow())
         attempt = WebhookAttempt(
