@@ -5,6 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import aioboto3
+
+from driftline.contracts.events import Centroid, MissionSummary
+from driftline.settings import Settings
+
 
 def unique_id() -> str:
     """A short id that never collides between tests (names of topics, databases, buckets)."""
@@ -28,3 +33,26 @@ def mission_body(**changes: Any) -> dict[str, Any]:
     }
     body.update(changes)
     return body
+
+
+def sample_summary() -> MissionSummary:
+    """A small valid summary for events and results built by hand in tests."""
+    return MissionSummary(
+        particles_total=10,
+        particles_active=10,
+        particles_stranded=0,
+        fraction_afloat=1.0,
+        centroid=Centroid(lat=60.0, lon=4.0),
+        area_km2={"50": 1.0, "90": 3.0},
+    )
+
+
+def s3_client(settings: Settings) -> Any:
+    """An aioboto3 S3 client on the test's MinIO (use with `async with`)."""
+    return aioboto3.Session().client(
+        "s3",
+        endpoint_url=settings.s3_endpoint_url,
+        aws_access_key_id=settings.s3_access_key,
+        aws_secret_access_key=settings.s3_secret_key,
+        region_name=settings.s3_region,
+    )

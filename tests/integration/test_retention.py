@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-import aioboto3
 import asyncpg
 
 from driftline.contracts.missions import utcnow
@@ -16,6 +15,7 @@ from driftline.runtime.kafka import create_topics
 from driftline.runtime.topic_config import apply_retention, check_topics
 from driftline.settings import Settings
 from driftline.storage.lifecycle import configure_bucket
+from tests.helpers import s3_client
 from tests.pipeline import eventually
 
 
@@ -91,14 +91,7 @@ async def test_bucket_lifecycle_rules_are_set(settings: Settings) -> None:
         "driftline-forcing-subsets": 30,
         "driftline-mission-artifacts": 400,
     }
-    session = aioboto3.Session()
-    async with session.client(
-        "s3",
-        endpoint_url=settings.s3_endpoint_url,
-        aws_access_key_id=settings.s3_access_key,
-        aws_secret_access_key=settings.s3_secret_key,
-        region_name=settings.s3_region,
-    ) as client:
+    async with s3_client(settings) as client:
         found = await client.get_bucket_lifecycle_configuration(Bucket=settings.s3_bucket)
     assert len(found["Rules"]) == 2
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-import aioboto3
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -14,6 +13,7 @@ from driftline.db.migrate import downgrade, upgrade
 from driftline.infra.kafka import api_versions
 from driftline.settings import Settings
 from tests.conftest import ServiceEndpoints
+from tests.helpers import s3_client
 
 TABLES = {"missions", "outbox", "processed_events", "api_keys", "idempotency_keys"}
 
@@ -96,14 +96,7 @@ async def test_migrations_round_trip_on_postgresql(settings: Settings) -> None:
 
 
 async def test_minio_put_get_list(settings: Settings) -> None:
-    session = aioboto3.Session()
-    async with session.client(
-        "s3",
-        endpoint_url=settings.s3_endpoint_url,
-        aws_access_key_id=settings.s3_access_key,
-        aws_secret_access_key=settings.s3_secret_key,
-        region_name=settings.s3_region,
-    ) as s3:
+    async with s3_client(settings) as s3:
         key = f"probe/{uuid.uuid4()}.txt"
         await s3.put_object(Bucket=settings.s3_bucket, Key=key, Body=b"drift")
         got = await s3.get_object(Bucket=settings.s3_bucket, Key=key)

@@ -24,13 +24,14 @@ from standardwebhooks import Webhook
 
 from driftline.auth import create_api_key, webhook_secret
 from driftline.callbacks import SignedCallbacks
-from driftline.contracts.events import Centroid, MissionCompletedV1, MissionSummary
+from driftline.contracts.events import MissionCompletedV1
 from driftline.contracts.missions import MissionStatus
 from driftline.db.models import Mission, WebhookAttempt, WebhookDelivery
 from driftline.db.unit_of_work import Database
 from driftline.runtime.webhook_dispatcher import WebhookDispatcher
 from driftline.settings import Settings
 from driftline.webhooks import AttemptVerdict, WebhookSender, generate_secret
+from tests.helpers import sample_summary
 from tests.pipeline import eventually, run_cli
 from tests.receiver import Answer, LoopbackReceiver
 
@@ -91,14 +92,7 @@ def completed(mission_id: uuid.UUID) -> MissionCompletedV1:
         name="Life raft adrift",
         completed_at=datetime.now(UTC),
         artifacts=[],
-        summary=MissionSummary(
-            particles_total=10,
-            particles_active=10,
-            particles_stranded=0,
-            fraction_afloat=1.0,
-            centroid=Centroid(lat=60.0, lon=4.0),
-            area_km2={"50": 1.0, "90": 3.0},
-        ),
+        summary=sample_summary(),
     )
 
 

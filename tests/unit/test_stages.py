@@ -15,13 +15,11 @@ import pytest
 from driftline.contracts.envelope import Envelope, stage_source
 from driftline.contracts.events import (
     ArtifactRef,
-    Centroid,
     EventData,
     ForcingReadyV1,
     ForcingUsed,
     MissionCompletedV1,
     MissionRequestedV1,
-    MissionSummary,
     MissionValidatedV1,
     ResultsReadyV1,
     SimulationCompletedV1,
@@ -33,7 +31,7 @@ from driftline.forcing.model import SourceConfig
 from driftline.settings import Settings
 from driftline.storage.local import LocalArtifactStore
 from tests.fakes import FakeLand, FakeSimulator, InMemorySubsets, RecordingCallbacks
-from tests.helpers import mission_body
+from tests.helpers import mission_body, sample_summary
 from workers import STAGE_REGISTRY
 from workers.fetch_forcing import fetch_forcing
 from workers.notify import notify
@@ -171,14 +169,7 @@ async def test_simulate_stores_trajectories_under_the_mission(tmp_path: Path) ->
 
 
 def _results_ready(callback_url: str | None) -> Envelope[ResultsReadyV1]:
-    summary = MissionSummary(
-        particles_total=10,
-        particles_active=10,
-        particles_stranded=0,
-        fraction_afloat=1.0,
-        centroid=Centroid(lat=60.0, lon=4.0),
-        area_km2={"50": 1.0, "90": 3.0},
-    )
+    summary = sample_summary()
     artifact = ArtifactRef(
         name="products/map.png", media_type="image/png", href="h", bytes=1, sha256="0" * 64
     )
