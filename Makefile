@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-unit test-integration test-e2e lint typecheck infra-up infra-down infra-status schemas bench clean
+.PHONY: install demo test test-unit test-integration test-e2e lint typecheck infra-up infra-down infra-status schemas docs bench chaos clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required"; exit 1; }
@@ -52,8 +52,15 @@ typecheck: install
 schemas: install ## regenerate the published JSON Schemas and AsyncAPI document
 	$(BIN)/driftline schemas write
 
+docs: schemas ## regenerate the generated parts of docs/api.md and docs/events.md
+	$(BIN)/driftline docs write
+
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+NODES ?= 1
+chaos: install ## 200 missions under seeded faults, on services of its own (NODES=3: three Kafka nodes)
+	$(BIN)/python -m bench.chaos --nodes $(NODES) $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

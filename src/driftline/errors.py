@@ -98,6 +98,20 @@ class InfraError(DriftlineError):
     """A local service (Kafka, PostgreSQL, MinIO) could not be fetched, built or started."""
 
 
+class PortTaken(InfraError):
+    """A port Driftline would listen on is held by a process it did not start: names the
+    port, that process and the setting that moves it."""
+
+    def __init__(self, port: int, what: str, holder: str, setting: str) -> None:
+        super().__init__(
+            f"port {port} ({what}) is already taken by {holder}, which this checkout did "
+            f"not start. Stop that process, or move {what} to a free port with {setting}."
+        )
+        self.port = port
+        self.holder = holder
+        self.setting = setting
+
+
 class ArtifactNotFound(DriftlineError):
     """No artifact under that key."""
 

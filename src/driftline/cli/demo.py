@@ -66,7 +66,8 @@ def run_demo(settings: Settings, *, once: bool) -> int:
     import asyncio
 
     from driftline.auth import create_api_key
-    from driftline.cli.client import MissionClient, follow_and_report
+    from driftline.cli.client import ApiClient
+    from driftline.cli.missions import follow_and_report
     from driftline.db.unit_of_work import Database
     from driftline.infra.manager import LocalServices
 
@@ -113,7 +114,7 @@ def run_demo(settings: Settings, *, once: bool) -> int:
         api_key = asyncio.run(new_key())
         console.print(f"4/5 API key for tenant 'demo': {api_key}")
         body = json.loads((PROJECT_ROOT / "examples" / "mission.json").read_text())
-        client = MissionClient(base, api_key)
+        client = ApiClient(base, api_key)
         accepted = client.submit(body)
         mission_id = accepted["id"]
         console.print(

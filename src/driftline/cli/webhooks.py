@@ -49,6 +49,8 @@ def webhooks_run(
     """Run a webhook dispatcher alone (every notify worker runs one too). SIGTERM stops it.
 
     Several may run: each claims due deliveries with SKIP LOCKED.
+
+    Example: driftline webhooks run --metrics-port 9105
     """
     from driftline.bootstrap import run_webhook_dispatcher
     from driftline.cli.main import _process_settings
@@ -64,7 +66,10 @@ def webhooks_list(
     ] = False,
     limit: Annotated[int, typer.Option()] = 100,
 ) -> None:
-    """Deliveries, newest first: state, attempts, last answer, next attempt."""
+    """Deliveries, newest first: state, attempts, last answer, next attempt.
+
+    Example: driftline webhooks list --failed
+    """
     mission_id = uuid.UUID(mission) if mission else None
 
     async def fetch(database: Any) -> list[Any]:
@@ -72,7 +77,8 @@ def webhooks_list(
             return await uow.webhooks.listing(mission_id=mission_id, failed=failed, limit=limit)
 
     deliveries = _with_database(load_settings(), fetch)
-    table = Table("state", "attempts", "last", "next attempt / delivered", "url")
+    table = Table("state", "attempts", "last", "next attempt / delivered")
+    table.add_column("url", overflow="fold")  # a link is folded whole, never cut
     for name in ("webhook id", "mission"):  # identifiers operators copy: never wrapped
         table.add_column(name, no_wrap=True, overflow="ignore")
     for d in deliveries:
@@ -92,7 +98,10 @@ def webhooks_list(
 
 @webhooks_app.command("show")
 def webhooks_show(webhook_id: Annotated[str, typer.Argument(help="The webhook id.")]) -> None:
-    """One delivery and every attempt made at it."""
+    """One delivery and every attempt made at it.
+
+    Example: driftline webhooks show msg_4f0c2b9e8d7a41c6b3e2f1a0d9c8b7a6
+    """
 
     async def fetch(database: Any) -> tuple[Any, list[Any]]:
         async with database.unit_of_work() as uow:
@@ -125,7 +134,10 @@ def webhooks_show(webhook_id: Annotated[str, typer.Argument(help="The webhook id
 def webhooks_redeliver(
     webhook_id: Annotated[str, typer.Argument(help="The webhook id (see `webhooks list`).")],
 ) -> None:
-    """Send a delivery again now, same webhook id, with a fresh retry schedule behind it."""
+    """Send a delivery again now, same webhook id, with a fresh retry schedule behind it.
+
+    Example: driftline webhooks redeliver msg_4f0c2b9e8d7a41c6b3e2f1a0d9c8b7a6
+    """
     from driftline.runtime.webhook_dispatcher import WebhookDispatcher
 
     settings = load_settings()

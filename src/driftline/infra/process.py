@@ -141,3 +141,53 @@ def run(argv: Sequence[str], *, what: str, timeout_s: float = 600, **kwargs: obj
     if done.returncode != 0:
         raise InfraError(f"{what} failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
     return str(done.stdout)
+
+
+def _listening_inodes(port: int) -> set[str]:
+    """Inodes of the sockets listening on `port` (any address, IPv4 or IPv6)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if (
+                len(fields) > 9
+                and fields[3] == "0A"
+                and int(fields[1].rsplit(":", 1)[1], 16) == port
+            ):
+                inodes.add(fields[9])
+    return inodes
+
+
+def port_holder_pid(port: int) -> int | None:
+    """The pid of a process listening on `port`, when /proc lets us see it."""
+    wanted = {f"socket:[{inode}]" for inode in _listening_inodes(port)}
+    if not wanted:
+        return None
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if any(os.readlink(fd) in wanted for fd in (proc / "fd").iterdir()):
+                return int(proc.name)
+        except OSError:  # gone meanwhile, or not ours to look at
+            continue
+    return None
+
+
+def describe_port_holder(port: int, *, width: int = 110) -> str:
+    """`pid 123 (java -cp ... kafka.Kafka ...)`: who listens on `port`, for a person."""
+    pid = port_holder_pid(port)
+    if pid is None:
+        return "a process this user cannot see"
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        command = " ".join(a.decode(errors="replace") for a in argv if a)
+    except OSError:
+        command = ""
+    if len(command) > width:
+        command = command[: width // 2 - 2] + " ... " + command[-(width // 2 - 3) :]
+    return f"pid {pid} ({command})" if command else f"pid {pid}"

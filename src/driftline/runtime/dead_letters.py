@@ -1,7 +1,7 @@
 """Dead letters: the `dlq_` headers written when a record gives up, and the operator's
 workflow that reads them back (list, show, replay `<input topic>.dlq` records).
 
-This module owns the header schema of DESIGN.md on both sides. Replay re-publishes a
+This module owns the header schema of docs/contract.md on both sides. Replay re-publishes a
 dead letter to its original topic with its original key, value
 and `ce_` headers (so `ce_id` is kept and a stage that already applied it does
 nothing), then records it in `dead_letter_replays` so a second replay skips it.

@@ -2,7 +2,7 @@
 
 The concerns live beside it: `offsets` (lanes and commit points, pure code), `apply`
 (the exactly-once transaction), `retry` (verdict and backoff policies), `dead_letters`
-(the DLQ headers and publisher). What the runner itself guarantees (DESIGN.md):
+(the DLQ headers and publisher). What the runner itself guarantees (docs/contract.md):
 
 * a partition's offset is committed only past records whose effect has committed, so
   a crash at any point re-delivers and never loses;
