@@ -9,6 +9,7 @@ and a caller (a test) may hand in its own instance of any of them.
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -22,11 +23,21 @@ from driftline.errors import ConfigurationError
 from driftline.forcing.catalog import Catalog
 from driftline.forcing.store import StoredSubsets
 from driftline.landmask import LandMask, gshhg_landmask
+from driftline.retention import RetentionPolicy
+from driftline.runtime import work_folders
+from driftline.runtime.housekeeping import Housekeeper
 from driftline.runtime.lifecycle import stop_on_signals
-from driftline.runtime.ops import Readiness, database_probe, kafka_probe, serve_ops
+from driftline.runtime.ops import (
+    Readiness,
+    database_probe,
+    kafka_probe,
+    serve_ops,
+    storage_probe,
+)
 from driftline.runtime.relay import OutboxRelay
 from driftline.runtime.runner import StageRunner
 from driftline.runtime.stage import Stage
+from driftline.runtime.webhook_dispatcher import WebhookDispatcher
 from driftline.settings import Settings
 from driftline.simulation.pool import SimulationPool
 from driftline.storage.factory import open_artifact_store
@@ -65,6 +76,9 @@ Provider = Callable[[Wiring], AbstractAsyncContextManager[Any]]
 @asynccontextmanager
 async def _storage(wiring: Wiring) -> AsyncIterator[Any]:
     async with open_artifact_store(wiring.settings) as storage:
+        # A stage that stores or reads artifacts cannot work while the store is down.
+        readiness: Readiness = await wiring.get("readiness")
+        readiness.probe("storage", storage_probe(storage))
         yield storage
 
 
@@ -93,7 +107,7 @@ async def _readiness(_: Wiring) -> AsyncIterator[Readiness]:
 async def _pool(wiring: Wiring) -> AsyncIterator[SimulationPool]:
     readiness: Readiness = await wiring.get("readiness")
     readiness.set("simulation_pool", False)  # not ready while OpenDrift warms up
-    pool = SimulationPool(wiring.settings.simulation_workers)
+    pool = SimulationPool(wiring.settings.simulation_workers, wiring.settings.work_dir)
     log.info("simulation_pool.warming", workers=wiring.settings.simulation_workers)
     await pool.start()
     readiness.set("simulation_pool", True)
@@ -111,7 +125,22 @@ async def _subsets(wiring: Wiring) -> AsyncIterator[StoredSubsets]:
 
 @asynccontextmanager
 async def _callbacks(wiring: Wiring) -> AsyncIterator[SignedCallbacks]:
-    yield SignedCallbacks(wiring.settings, wiring.database, await wiring.get("http"))
+    # The process that schedules callbacks (the notify worker) also sends them, for as
+    # long as it runs; more dispatchers (`driftline webhooks run`) may run beside it.
+    async with webhook_dispatch(wiring.settings, wiring.database):
+        yield SignedCallbacks(wiring.database)
+
+
+@asynccontextmanager
+async def webhook_dispatch(settings: Settings, database: Database) -> AsyncIterator[None]:
+    """A webhook dispatcher running in the background while inside."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(WebhookDispatcher(settings, database).run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
 
 
 #: One provider per dependency name a stage may ask for.
@@ -159,6 +188,10 @@ async def run_workers(
     """Run the named stages' runners in this process until stopped."""
     stop = stop or stop_on_signals()
     chosen = stages_named(stages)
+    RetentionPolicy.from_settings(settings).check()  # refuse settings a replay could break
+    # Temporary files go in this process's own folder; dead workers' folders are removed.
+    own_folder = work_folders.claim(settings.work_dir)
+    settings = settings.model_copy(update={"work_dir": own_folder})
     database = Database(settings)
     readiness = process_readiness(settings, database)
     try:
@@ -170,6 +203,20 @@ async def run_workers(
             await asyncio.gather(*(runner.run(stop) for runner in runners))
     finally:
         await database.close()
+        shutil.rmtree(own_folder, ignore_errors=True)
+
+
+async def run_webhook_dispatcher(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run a webhook dispatcher alone until stopped."""
+    stop = stop or stop_on_signals()
+    database = Database(settings)
+    readiness = Readiness()
+    readiness.probe("database", database_probe(database))
+    try:
+        async with ops_endpoints(settings, readiness, stop):
+            await WebhookDispatcher(settings, database).run(stop)
+    finally:
+        await database.close()
 
 
 async def run_relay(settings: Settings, stop: asyncio.Event | None = None) -> None:
@@ -178,7 +225,26 @@ async def run_relay(settings: Settings, stop: asyncio.Event | None = None) -> No
     database = Database(settings)
     try:
         async with ops_endpoints(settings, process_readiness(settings, database), stop):
-            await OutboxRelay(settings, database).run(stop)
+            await asyncio.gather(
+                OutboxRelay(settings, database).run(stop),
+                Housekeeper(settings, database).run(stop),
+            )
+    finally:
+        await database.close()
+
+
+async def run_housekeeping(
+    settings: Settings, stop: asyncio.Event | None = None, *, once: bool = False
+) -> dict[str, int]:
+    """Prune past-retention rows until stopped (or one pass); relays also do this."""
+    stop = stop or stop_on_signals()
+    database = Database(settings)
+    try:
+        housekeeper = Housekeeper(settings, database)
+        if once:
+            return await housekeeper.pass_once()
+        await housekeeper.run(stop)
+        return {}
     finally:
         await database.close()
 

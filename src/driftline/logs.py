@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator, MutableMapping
+import time
+from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any, TextIO
 
@@ -36,6 +37,47 @@ SHARED_PROCESSORS: list[Any] = [
 ]
 
 
+class RepeatedLines(logging.Filter):
+    """Lets each of a library's log lines through once per `window_s`, counting the rest.
+
+    While a broker is down, aiokafka logs the same connection error every 100 ms from
+    each of its clients: the chaos run counted about a thousand ERROR lines per process
+    for one 28-second Kafka restart. One line per window, saying how many like it were
+    held back, tells an operator the same. Lines are alike when their logger and message
+    template are (so a different node id or address still counts as the same line).
+    """
+
+    def __init__(
+        self,
+        loggers: tuple[str, ...] = ("aiokafka",),
+        window_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self._loggers = loggers
+        self._window_s = window_s
+        self._clock = clock
+        self._seen: dict[tuple[str, str], tuple[float, int]] = {}  # -> (let through at, held)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self._loggers):
+            return True
+        key = (record.name, str(record.msg))
+        now = self._clock()
+        let_through_at, held = self._seen.get(key, (-self._window_s, 0))
+        if now - let_through_at < self._window_s:
+            self._seen[key] = (let_through_at, held + 1)
+            return False
+        if len(self._seen) > 1000:  # templates are few; messages built with f-strings are not
+            self._seen.clear()
+        self._seen[key] = (now, 0)
+        if held and isinstance(record.msg, str):
+            record.msg = (
+                f"{record.msg} (and {held} more like it in the last {self._window_s:.0f} s)"
+            )
+        return True
+
+
 def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
     """Route structlog and the standard library through one renderer at one level."""
     out = stream or sys.stderr
@@ -56,6 +98,7 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *SHARED_PROCESSORS],
         )
     )
+    handler.addFilter(RepeatedLines())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

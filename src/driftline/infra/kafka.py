@@ -78,6 +78,7 @@ class KafkaCluster:
     version: str
     base_port: int
     nodes_count: int = 1
+    cache_dir: Path | None = None  # fetched jars; default `<infra_dir>/cache`
 
     @property
     def name(self) -> str:
@@ -85,7 +86,8 @@ class KafkaCluster:
 
     @property
     def lib_dir(self) -> Path:
-        return self.infra_dir / "cache" / f"kafka-{self.version}" / "lib"
+        cache = self.cache_dir or self.infra_dir / "cache"
+        return cache / f"kafka-{self.version}" / "lib"
 
     @property
     def home(self) -> Path:

@@ -28,6 +28,7 @@ class Minio:
     access_key: str
     secret_key: str
     bucket: str
+    cache_dir: Path | None = None  # the built binary; default `<infra_dir>/cache`
 
     @property
     def home(self) -> Path:
@@ -35,7 +36,8 @@ class Minio:
 
     @property
     def binary(self) -> Path:
-        return self.infra_dir / "cache" / f"minio-{MINIO_VERSION}" / "minio"
+        cache = self.cache_dir or self.infra_dir / "cache"
+        return cache / f"minio-{MINIO_VERSION}" / "minio"
 
     @property
     def pid_file(self) -> Path:

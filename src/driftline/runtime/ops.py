@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from driftline.db.unit_of_work import Database
 from driftline.runtime import metrics
+from driftline.storage.base import ArtifactStore
 
 log = structlog.get_logger("driftline.ops")
 
@@ -68,6 +69,16 @@ def database_probe(database: Database) -> Probe:
     return check
 
 
+def storage_probe(storage: ArtifactStore) -> Probe:
+    """The artifact store answers (a missing key is an answer)."""
+
+    async def check() -> bool:
+        await storage.exists("readyz/probe")
+        return True
+
+    return check
+
+
 def kafka_probe(bootstrap_servers: str) -> Probe:
     async def check() -> bool:
         admin = AIOKafkaAdminClient(
@@ -75,8 +86,11 @@ def kafka_probe(bootstrap_servers: str) -> Probe:
             request_timeout_ms=int(PROBE_TIMEOUT_S * 1000),
         )
         try:
+            # Bootstrapping asks the listed brokers in turn until one answers a metadata
+            # request: reachable. No further request, since it would go to a random node,
+            # and one dead node of three (still listed until the controller drops it)
+            # would make a healthy cluster look down a third of the time.
             await admin.start()
-            await admin.describe_cluster()
             return True
         finally:
             with contextlib.suppress(Exception):

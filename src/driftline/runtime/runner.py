@@ -44,8 +44,11 @@ log = structlog.get_logger("driftline.runner")
 
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
 LaneKey: TypeAlias = tuple[TopicPartition, bytes]
-#: Joining may wait out a crashed member's session (30 s): allow for it.
-START_GRACE_S = 40.0
+#: Joining may wait out a crashed member's session (30 s), counted from when a restarted
+#: broker has loaded the group: allow for both. Giving up sooner costs more than it saves
+#: (chaos run): the abandoned join leaves a member the next attempt must wait out too.
+#: An unreachable Kafka fails fast anyway; this bounds only a join that hangs.
+START_GRACE_S = 90.0
 
 
 class _Rebalance(ConsumerRebalanceListener):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import signal
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -17,6 +18,7 @@ from typing import Protocol
 import structlog
 
 from driftline.errors import SimulationPoolBroken
+from driftline.runtime.lifecycle import die_with_parent
 from driftline.simulation.leeway import SimulationOutcome, SimulationRequest, run_leeway, warm_up
 
 log = structlog.get_logger("driftline.simulation_pool")
@@ -32,28 +34,42 @@ def _ready() -> bool:
     return True
 
 
-def _init_worker() -> None:
-    """Warm up; leave SIGTERM/SIGINT to the parent, which drains and then shuts us down.
+def _init_worker(parent_pid: int, work_dir: Path | None) -> None:
+    """Die with the parent; leave SIGTERM/SIGINT to it (it drains, then shuts us down); warm up.
 
-    A terminal's Ctrl-C or a service manager's SIGTERM reaches the whole process group;
-    without this the run in flight would die instead of finishing.
+    A SIGKILLed worker would otherwise leave this 2 GB process to PID 1. The resource
+    tracker needs no care of its own: it exits when the last process holding its pipe
+    (the parent and this one) is gone. A terminal's Ctrl-C or a service manager's SIGTERM
+    reaches the whole process group; without ignoring them the run in flight would die
+    instead of finishing.
     """
+    die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    warm_up()
+    warm_up(work_dir)
 
 
 class SimulationPool:
     """`workers` OpenDrift processes, spawned (direct children, so a signal to the
-    process group cannot orphan them behind a dead forkserver) and warmed before use."""
+    process group cannot orphan them behind a dead forkserver) and warmed before use.
 
-    def __init__(self, workers: int = 1) -> None:
+    Processes are spawned on submission, from the event loop's thread, which lives as long
+    as the pool: their parent-death signal is tied to that thread (`die_with_parent`).
+    """
+
+    def __init__(self, workers: int = 1, work_dir: Path | None = None) -> None:
         self._workers = max(1, workers)
+        self._work_dir = work_dir
         self._executor: ProcessPoolExecutor | None = None
 
     def _new_executor(self) -> ProcessPoolExecutor:
         context = multiprocessing.get_context("spawn")
-        return ProcessPoolExecutor(self._workers, mp_context=context, initializer=_init_worker)
+        return ProcessPoolExecutor(
+            self._workers,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(os.getpid(), self._work_dir),
+        )
 
     async def start(self) -> None:
         """Create the processes and wait until every one has run its warm-up."""
