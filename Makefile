@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-unit test-integration test-e2e lint typecheck infra-up infra-down infra-status schemas docs bench chaos clean
+.PHONY: install demo test test-unit test-integration test-e2e lint typecheck infra-up infra-down infra-status schemas docs bench chaos soak clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required"; exit 1; }
@@ -61,6 +61,9 @@ bench: install
 NODES ?= 1
 chaos: install ## 200 missions under seeded faults, on services of its own (NODES=3: three Kafka nodes)
 	$(BIN)/python -m bench.chaos --nodes $(NODES) $(CHAOS_ARGS)
+
+soak: install ## 100,000 missions, retention in minutes: fails if a store keeps growing or p99 drifts
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
