@@ -74,6 +74,7 @@ class ChaosConfig:
     nodes: int = 1
     seed: int = 7
     rounds: int = 1  # faults of each kind
+    replicas: int = 2  # processes of each stage, API and relay: the deployment for availability
     restart_after_s: tuple[float, float] = (2.0, 6.0)
     settle_timeout_s: float = 900.0
     keep: bool = False
@@ -84,7 +85,9 @@ class ChaosConfig:
         kinds = [kind for _ in range(self.rounds) for kind in FAULT_KINDS]
         rng.shuffle(kinds)
         window = self.missions / self.rate_per_s
-        slot = window * 0.8 / max(len(kinds), 1)  # one fault per slot, at a random moment in it
+        # Faults span the whole load, the last one near its end: the time from the last fault
+        # to quiescence is then the recovery's own, not the rest of the submissions.
+        slot = window * 0.9 / max(len(kinds), 1)  # one fault per slot, at a random moment in it
         return [(window * 0.1 + (i + rng.random() * 0.7) * slot, k) for i, k in enumerate(kinds)]
 
     def restart_delay(self, rng: random.Random) -> float:
@@ -146,6 +149,7 @@ class Report:
     drain_s: float | None = None
     p50_s: float | None = None
     p95_s: float | None = None
+    fault_free_p95_s: float | None = None  # missions done before the first fault
     api_retries: Counter[str] = field(default_factory=Counter)
     faults: list[Fault] = field(default_factory=list)
     home: Path | None = None
@@ -187,6 +191,8 @@ class ChaosRun:
         self.offset = free_port_offset(base)
         self.services = LocalServices.isolated(base, self.home, self.offset, config.nodes)
         api_port = _free_port()
+        self.api_ports = {"api": api_port}
+        self.api_ports |= {f"api-{n}": _free_port() for n in range(2, config.replicas + 1)}
         self.settings = self.services.client_settings(base).model_copy(
             update={
                 "topic_prefix": "chaos.",
@@ -239,7 +245,9 @@ class ChaosRun:
         """Settings as DRIFTLINE_* variables, this process's metrics port, and the marker."""
         env = settings_env(self.settings)
         env[MARKER] = self.run_id
-        if name != "api":
+        if name in self.api_ports:
+            env["DRIFTLINE_API_PORT"] = str(self.api_ports[name])
+        else:
             self.metrics_ports.setdefault(name, _free_port())
             env["DRIFTLINE_METRICS_PORT"] = str(self.metrics_ports[name])
         return env
@@ -257,8 +265,13 @@ class ChaosRun:
         self.api_key = next(
             line.split()[2] for line in keys.splitlines() if line.startswith("api key:")
         )
-        commands = {"api": ["api"], "relay": ["relay"]}
-        commands |= {stage: ["worker", stage] for stage in STAGES}
+        commands: dict[str, list[str]] = {}
+        for kind, args in [("api", ["api"]), ("relay", ["relay"])] + [
+            (stage, ["worker", stage]) for stage in STAGES
+        ]:  # the first of each kind is the one faults target
+            commands[kind] = args
+            for n in range(2, self.config.replicas + 1):
+                commands[f"{kind}-{n}"] = args
         for name, args in commands.items():
             process = DriftlineProcess(
                 name, args, self.env(name), self.home / "logs" / f"{name}.log"
@@ -278,7 +291,7 @@ class ChaosRun:
                     await asyncio.sleep(0.5)
 
     def readyz_url(self, name: str) -> str:
-        port = self.settings.api_port if name == "api" else self.metrics_ports[name]
+        port = self.api_ports[name] if name in self.api_ports else self.metrics_ports[name]
         return f"http://127.0.0.1:{port}/readyz"
 
     async def _ready(self, http: httpx.AsyncClient, name: str) -> bool:
@@ -313,7 +326,6 @@ class ChaosRun:
     async def submit_all(self) -> None:
         started = time.monotonic()
         async with httpx.AsyncClient(
-            base_url=self.settings.public_base_url,
             headers={"Authorization": f"Bearer {self.api_key}"},
             timeout=15,
         ) as http:
@@ -326,7 +338,11 @@ class ChaosRun:
             await asyncio.gather(*tasks)
 
     async def submit(self, http: httpx.AsyncClient, index: int) -> None:
-        """POST until 202, with the same Idempotency-Key (the API may be dead meanwhile)."""
+        """POST until 202, with the same Idempotency-Key (the API may be dead meanwhile).
+
+        Like a load balancer, a failed try goes to the next API process.
+        """
+        urls = [f"http://127.0.0.1:{port}/v1/missions" for port in self.api_ports.values()]
         submission = Submission(index, time.time())
         self.submissions.append(submission)
         body = self.mission(index)
@@ -336,11 +352,13 @@ class ChaosRun:
             submission.attempts += 1
             try:
                 response = await http.post(
-                    "/v1/missions", json=body, headers={"Idempotency-Key": key}
+                    urls[(index + submission.attempts) % len(urls)],
+                    json=body,
+                    headers={"Idempotency-Key": key},
                 )
             except httpx.HTTPError as exc:
                 submission.retried_on[type(exc).__name__] += 1
-                await asyncio.sleep(0.5 + random.random())
+                await asyncio.sleep(0.1 if len(urls) > 1 else 0.5 + random.random())
                 continue
             if response.status_code == 202:
                 submission.mission_id = str(response.json()["id"])
@@ -534,6 +552,8 @@ class ChaosRun:
 
     def figures(self, rows: dict[str, asyncpg.Record], report: Report) -> None:
         durations = []
+        first_fault = min((f.at for f in self.faults), default=float("inf"))
+        before_faults = []  # the fault-free baseline of the same run
         for submission in self.submissions:
             if submission.mission_id is None:
                 report.not_accepted += 1
@@ -549,7 +569,10 @@ class ChaosRun:
                 report.lost += 1
             elif row["status"] == "completed":
                 report.completed += 1
-                durations.append(min(f.at for f in finals) - submission.first_attempt)
+                done = min(f.at for f in finals)
+                durations.append(done - submission.first_attempt)
+                if done < first_fault:
+                    before_faults.append(done - submission.first_attempt)
             elif row["status"] == "failed":
                 report.failed[row["failure_reason"] or "?"] += 1
             elif row["status"] == "held":
@@ -560,6 +583,8 @@ class ChaosRun:
         if durations:
             report.p50_s = statistics.median(durations)
             report.p95_s = _percentile(durations, 0.95)
+        if before_faults:
+            report.fault_free_p95_s = _percentile(before_faults, 0.95)
 
     def leaked_folders(self) -> list[str]:
         """What the stopped workers left in the work folder (nothing, if all is well)."""
@@ -640,7 +665,8 @@ def print_report(report: Report) -> None:
     c = report.config
     table = Table(
         title=f"chaos run: {c.missions} missions at {c.rate_per_s}/s, "
-        f"{c.nodes} Kafka node(s), seed {c.seed}, {len(report.faults)} faults"
+        f"{c.nodes} Kafka node(s), {c.replicas} process(es) of each, seed {c.seed}, "
+        f"{len(report.faults)} faults"
     )
     table.add_column("measure")
     table.add_column("value", justify="right")
@@ -663,6 +689,8 @@ def print_report(report: Report) -> None:
         ("last 202 to quiescence", _seconds(report.drain_s)),
         ("end to end p50", _seconds(report.p50_s)),
         ("end to end p95", _seconds(report.p95_s)),
+        ("end to end p95 before the first fault", _seconds(report.fault_free_p95_s)),
+        ("p95 / fault-free p95 (target < 3)", _ratio(report.p95_s, report.fault_free_p95_s)),
     ]
     for name, value in rows:
         table.add_row(name, str(value))
@@ -687,6 +715,10 @@ def print_report(report: Report) -> None:
         console.print("[green]no mission lost, stuck or duplicated; nothing left behind[/green]")
 
 
+def _ratio(value: float | None, baseline: float | None) -> str:
+    return "-" if value is None or not baseline else f"{value / baseline:.2f}"
+
+
 def _counts(counts: Counter[str]) -> str:
     """`12 (ConnectError 9, 503 3)`."""
     total = sum(counts.values())
@@ -704,6 +736,9 @@ def main() -> int:
     parser.add_argument("--nodes", type=int, default=1, choices=(1, 3))
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--rounds", type=int, default=1, help="faults of each kind (0: none)")
+    parser.add_argument(
+        "--replicas", type=int, default=2, help="processes of each stage, API and relay"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the run's folder")
     args = parser.parse_args()
     config = ChaosConfig(
@@ -712,6 +747,7 @@ def main() -> int:
         nodes=args.nodes,
         seed=args.seed,
         rounds=args.rounds,
+        replicas=args.replicas,
         keep=args.keep,
     )
     # aiokafka logs every reconnection attempt while a broker is down; the table says it all.

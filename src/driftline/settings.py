@@ -66,6 +66,16 @@ class Settings(BaseSettings):
         description="How long a record waits out an outage of PostgreSQL, Kafka, the object "
         "store or a forcing server (without spending its attempts) before it is dead-lettered.",
     )
+    outage_poll_max_s: float = Field(
+        2.0,
+        description="Longest pause between two tries while waiting out an outage: work resumes "
+        "at most this long after the dependency is back.",
+    )
+    kafka_session_timeout_s: float = Field(
+        10.0,
+        description="How long the consumer group waits for a silent (crashed) worker before "
+        "its partitions go to another: the pause a SIGKILLed worker causes.",
+    )
     max_particles: int = 50_000
     max_duration_hours: int = 240
     simulation_workers: int = 1

@@ -10,7 +10,7 @@ from bench.chaos import FAULT_KINDS, ChaosConfig, print_report, run_chaos
 
 
 async def test_short_chaos_run_loses_nothing() -> None:
-    config = ChaosConfig(missions=40, rate_per_s=0.5, seed=11, settle_timeout_s=600)
+    config = ChaosConfig(missions=40, rate_per_s=0.5, seed=11, settle_timeout_s=600, replicas=1)
     report = await run_chaos(config)
     print_report(report)
     assert sorted(f.kind for f in report.faults) == sorted(FAULT_KINDS), "one fault of each kind"

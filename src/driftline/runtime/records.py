@@ -129,7 +129,9 @@ class RecordHandler:
                 if not self._outage.spent(time.monotonic() - outage_since):
                     outages += 1
                     metrics.OUTAGE_PAUSES.labels(self.stage.name, type(error).__name__).inc()
-                    await self._wait(envelope, error, self._retry.delay(outages), "outage")
+                    await self._wait(
+                        envelope, error, self._outage.delay(self._retry, outages), "outage"
+                    )
                     continue
             attempt += 1
             if self._retry.exhausted(attempt):

@@ -89,11 +89,18 @@ class OutageBudget:
     """How long one record may wait out an outage before it is dead-lettered anyway."""
 
     seconds: float
+    poll_max_s: float = 2.0  # the backoff while waiting is capped: resume soon after recovery
 
     def __post_init__(self) -> None:
         # Zero would dead-letter on the first blip: the very thing this budget prevents.
         if self.seconds <= 0:
             raise ValueError("outage budget must be positive")
+        if self.poll_max_s <= 0:
+            raise ValueError("outage poll interval must be positive")
 
     def spent(self, waited_s: float) -> bool:
         return waited_s >= self.seconds
+
+    def delay(self, retry: ExponentialRetry, outages: int) -> float:
+        """The pause before the next try while waiting out an outage."""
+        return min(retry.delay(outages), self.poll_max_s)

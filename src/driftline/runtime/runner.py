@@ -44,7 +44,7 @@ log = structlog.get_logger("driftline.runner")
 
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
 LaneKey: TypeAlias = tuple[TopicPartition, bytes]
-#: Joining may wait out a crashed member's session (30 s), counted from when a restarted
+#: Joining may wait out a crashed member's session timeout, counted from when a restarted
 #: broker has loaded the group: allow for both. Giving up sooner costs more than it saves
 #: (chaos run): the abandoned join leaves a member the next attempt must wait out too.
 #: An unreachable Kafka fails fast anyway; this bounds only a join that hangs.
@@ -86,7 +86,7 @@ class StageRunner:
             ExactlyOnce(stage.name, self.group, database, stage.bind(dependencies)),
             self._dead_letters,
             ExponentialRetry.from_settings(settings),
-            OutageBudget(settings.outage_budget_s),
+            OutageBudget(settings.outage_budget_s, settings.outage_poll_max_s),
         )
         self._consumer_factory = consumer_factory or (
             lambda: new_consumer(settings, group_id=self.group, client_id=f"driftline-{stage.name}")
