@@ -441,7 +441,9 @@ def free_port() -> int:
 
 
 def deployment(settings: Settings, config: SoakConfig, logs: Path, port: int) -> list[Child]:
-    env = {**settings_env(settings), "PYTHONPATH": str(PROJECT_ROOT)}
+    # This checkout's code first, whatever the virtualenv's editable install points at.
+    path = [str(PROJECT_ROOT / "src"), str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]
+    env = {**settings_env(settings), "PYTHONPATH": os.pathsep.join(filter(None, path))}
     cli = [sys.executable, "-m", "driftline.cli.main"]
     children = [
         Child(
