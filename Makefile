@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-unit test-integration test-e2e lint typecheck infra-up infra-down infra-status schemas docs bench chaos soak clean
+.PHONY: install demo test test-unit test-integration test-e2e lint typecheck infra-up infra-down infra-status schemas docs bench chaos soak clean console-assets
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required"; exit 1; }
@@ -55,8 +55,11 @@ schemas: install ## regenerate the published JSON Schemas and AsyncAPI document
 docs: schemas ## regenerate the generated parts of docs/api.md and docs/events.md
 	$(BIN)/driftline docs write
 
-bench: install
+bench: install ## every speed harness: pipeline vs OpenDrift, runner/relay vs aiokafka, ingest vs PostgreSQL, memory
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+	$(BIN)/python -m bench.stage_throughput --only runner,relay --events 3000 --repeat 3
+	$(BIN)/python -m bench.ingest --seconds 8 --workers 1,2 --repeat 3
+	$(BIN)/python -m bench.memory
 
 NODES ?= 1
 chaos: install ## 200 missions under seeded faults, on services of its own (NODES=3: three Kafka nodes)
@@ -64,6 +67,19 @@ chaos: install ## 200 missions under seeded faults, on services of its own (NODE
 
 soak: install ## 100,000 missions, retention in minutes: fails if a store keeps growing or p99 drifts
 	$(BIN)/python -m bench.soak $(SOAK_ARGS)
+
+LEAFLET_VERSION ?= 1.9.4
+CONSOLE_VENDOR := src/driftline/console/static/vendor/leaflet
+console-assets: ## refresh the console's vendored Leaflet from the npm registry (LEAFLET_VERSION=x.y.z)
+	@command -v npm >/dev/null || { echo "npm is required to refresh the console's assets"; exit 1; }
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	(cd "$$tmp" && npm pack --silent leaflet@$(LEAFLET_VERSION) >/dev/null && tar xzf leaflet-*.tgz) && \
+	rm -rf $(CONSOLE_VENDOR) && mkdir -p $(CONSOLE_VENDOR)/images && \
+	cp "$$tmp"/package/dist/leaflet.js "$$tmp"/package/dist/leaflet.css "$$tmp"/package/LICENSE $(CONSOLE_VENDOR)/ && \
+	cp "$$tmp"/package/dist/images/*.png $(CONSOLE_VENDOR)/images/ && \
+	sed -i '/sourceMappingURL/d' $(CONSOLE_VENDOR)/leaflet.js && \
+	node -p "require('$$tmp/package/package.json').version" > $(CONSOLE_VENDOR)/VERSION
+	@echo "Leaflet $$(cat $(CONSOLE_VENDOR)/VERSION) vendored into $(CONSOLE_VENDOR)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

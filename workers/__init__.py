@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from driftline.runtime.stage import Stage
-from workers import fetch_forcing, notify, postprocess, simulate, validate
+from workers import fetch_forcing, notify, plan, postprocess, simulate, validate
 
 STAGE_REGISTRY: dict[str, Stage[Any]] = {
     stage.name: stage
@@ -15,5 +15,6 @@ STAGE_REGISTRY: dict[str, Stage[Any]] = {
         simulate.STAGE,
         postprocess.STAGE,
         notify.STAGE,
+        plan.STAGE,
     )
 }

@@ -1,5 +1,7 @@
 """Stage 2, fetch forcing: subset currents and winds to the mission's area and window.
 
+Where the preferred source does not cover everything, its fallbacks are subset too.
+
 Subsets are shared by every mission that needs the same one (`forcing.store`).
 """
 
@@ -17,17 +19,21 @@ from driftline.runtime.stage import Stage, StageOutcome
 async def fetch_forcing(
     event: Envelope[MissionValidatedV1], *, catalog: Catalog, subsets: ForcingSubsets
 ) -> StageOutcome:
-    """Choose a source per variable, make sure its subset is stored, emit `forcing.ready`."""
+    """Choose the sources per variable, make sure their subsets are stored, emit `forcing.ready`.
+
+    `forcing` lists every layer in the order OpenDrift must consult them: per variable,
+    the preferred source first, then its fallbacks.
+    """
     data = event.data
     plan = plan_forcing(catalog, data.request)  # ForcingGap if uncovered
     used = [
         ForcingUsed(
-            variable=variable,
+            variable=chosen.variable,
             source=chosen.name,
             key=await subsets.ensure(chosen, plan),
             synthetic=chosen.synthetic,
         )
-        for variable, chosen in sorted(plan.sources.items())
+        for chosen in plan.ordered()
     ]
     ready = ForcingReadyV1(
         mission_id=data.mission_id,

@@ -1,4 +1,6 @@
-"""Stage 4, post-process: particle cloud → density, containment areas, map, summary.
+"""Stage 4, post-process: particle cloud → density, containment areas, map, summary, exports.
+
+Every product is made for the weighted union of the scenarios and for each scenario.
 
 Products are computed in a worker thread (numpy and matplotlib release the loop; NetCDF
 I/O inside holds `NETCDF_LOCK`, so several missions can be post-processed at once) and
@@ -18,7 +20,7 @@ from driftline.contracts.events import ResultsReadyV1, SimulationCompletedV1
 from driftline.contracts.missions import MissionCreate, MissionStatus
 from driftline.contracts.results import MissionResult, StoredArtifact
 from driftline.landmask import LandMask
-from driftline.postprocess.products import Products, build_products
+from driftline.postprocess.products import Products, ScenarioLabel, build_products
 from driftline.runtime.stage import Stage, StageOutcome
 from driftline.settings import Settings
 from driftline.storage.base import ArtifactStore, StoredObject
@@ -83,9 +85,24 @@ async def _build(
         workdir / "products",
         forcing=data.forcing,
         times=planning_times(data.request),
-        title=f"{data.request.name} ({data.request.object_type})",
+        title=mission_title(data.request),
         land=land,
+        scenarios=scenario_labels(data.request),
     )
+
+
+def mission_title(request: MissionCreate) -> str:
+    if request.scenarios is None:
+        return f"{request.name} ({request.object_type})"
+    return f"{request.name} ({len(request.scenarios)} scenarios)"
+
+
+def scenario_labels(request: MissionCreate) -> list[ScenarioLabel]:
+    """The scenarios in request order (the particle file's `origin_marker`), weights
+    summing to 1."""
+    scenarios = request.scenario_list()
+    total = sum(s.weight for s in scenarios)
+    return [ScenarioLabel(s.name, s.weight / total) for s in scenarios]
 
 
 async def _store(

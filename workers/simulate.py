@@ -8,12 +8,13 @@ overwrites the same object instead of leaving a second result.
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import structlog
 
 from driftline.contracts.envelope import Envelope
-from driftline.contracts.events import ForcingReadyV1, SimulationCompletedV1
+from driftline.contracts.events import ForcingReadyV1, ForcingUsed, SimulationCompletedV1
 from driftline.contracts.missions import MissionStatus
 from driftline.runtime.stage import Stage, StageOutcome
 from driftline.settings import Settings
@@ -47,7 +48,10 @@ async def simulate(
             path = workdir / f"forcing-{index}-{forcing.variable}.nc"
             await storage.download(forcing.key, path)
             forcing_paths.append(path)
-        request = simulation_request(data, forcing_paths)
+        request = replace(
+            simulation_request(data, forcing_paths),
+            forcing_sources=tuple(f.source for f in data.forcing),
+        )
         output = workdir / "particles.nc"
         log.info("simulate.start", mission=str(data.mission_id), particles=request.particles)
         with span("opendrift leeway", particles=request.particles):
@@ -71,11 +75,30 @@ async def simulate(
                 particles_total=outcome.particles_total,
                 particles_active=outcome.active,
                 particles_stranded=outcome.stranded,
-                forcing=data.forcing,
+                forcing=forcing_with_shares(data.forcing, outcome.forcing_usage),
             )
         ],
         detail=f"{outcome.particles_total} particles, {outcome.stranded} stranded",
     )
+
+
+def forcing_with_shares(
+    forcing: list[ForcingUsed], usage: dict[str, dict[str, int]]
+) -> list[ForcingUsed]:
+    """Each layer with the particle-steps it served and its share of its variable's total.
+
+    A variable nothing was counted for (a simulator that does not count) is left as is.
+    """
+    shared = []
+    for layer in forcing:
+        served = usage.get(layer.variable, {})
+        total = sum(served.values())
+        if not total:
+            shared.append(layer)
+            continue
+        steps = served.get(layer.source, 0)
+        shared.append(layer.model_copy(update={"particle_steps": steps, "share": steps / total}))
+    return shared
 
 
 STAGE = Stage(name="simulate", consumes=ForcingReadyV1, run=simulate)

@@ -33,10 +33,13 @@ from driftline.contracts.events import (
     MissionStatusV1,
     MissionSummary,
     MissionValidatedV1,
+    PlanCompletedV1,
+    PlanRequestedV1,
     ResultsReadyV1,
     SimulationCompletedV1,
 )
 from driftline.contracts.missions import MissionCreate, MissionStatus
+from driftline.contracts.plans import PlanArea, PlanCreate, PlanSummary, UnitType, Waypoint
 from driftline.contracts.schemas import CE_HEADERS, asyncapi_document, event_schema
 from driftline.contracts.topics import PUBLIC_TOPICS, dlq_topic, topic
 
@@ -406,9 +409,93 @@ def example_events() -> list[tuple[EventData, str, int]]:
             "simulate",
             1,
         ),
+        *_plan_examples(ids),
     ]
     assert {type(e) for e, _, _ in examples} == set(EVENT_TYPES), "an event type has no example"
     return examples
+
+
+PLAN_ID = uuid.UUID("6f1d2e3c-4b5a-4d7e-9a55-0b7f8a523c41")
+
+
+def _plan_examples(ids: dict[str, Any]) -> list[tuple[EventData, str, int]]:
+    """A search plan asked for on the completed mission, and the plan made."""
+    commence = REQUESTED_AT + timedelta(hours=6)
+    request = PlanCreate.model_validate(
+        {
+            "commence_time": commence,
+            "units": [{"name": "RESCUE 1", "type": "vessel", "speed_kn": 12, "time_on_scene_h": 3}],
+        }
+    )
+    area = PlanArea(
+        unit="RESCUE 1",
+        unit_type=UnitType.VESSEL,
+        pattern="parallel_sweep",
+        corners=[[4.05, 60.15], [4.25, 60.17], [4.24, 60.23], [4.04, 60.21]],
+        heading_deg=72.0,
+        sweep_width_km=7.78,
+        sweep_width_source="IAMSAR Manual Vol. II, Appendix N",
+        track_spacing_km=1.52,
+        legs=5,
+        track_length_km=66.3,
+        area_km2=77.1,
+        effort_km2=518.6,
+        coverage=6.73,
+        pod=0.9988,
+        poc=0.6412,
+        pos=0.6404,
+        first_waypoint=Waypoint(lat=60.1531, lon=4.0561, time=commence),
+    )
+    summary = PlanSummary(
+        commence_time=commence,
+        pos=0.6404,
+        optimal_pos=0.6932,
+        cumulative_pos_before=0.0,
+        cumulative_pos_after=0.6404,
+        searches_applied=0,
+        areas=[area],
+        containment_km2={"50": 48.2, "90": 171.5},
+    )
+    base = f"http://127.0.0.1:8000/v1/missions/{MISSION_ID}/plans/{PLAN_ID}/artifacts"
+    artifacts = [
+        ArtifactRef(
+            name=name,
+            media_type=media,
+            href=f"{base}/{name}",
+            bytes=size,
+            sha256=uuid.uuid5(PLAN_ID, name).hex * 2,
+        )
+        for name, media, size in (
+            ("plan.geojson", "application/geo+json", 18211),
+            ("plan.gpx", "application/gpx+xml", 1630),
+            ("briefing.txt", "text/plain; charset=utf-8", 912),
+        )
+    ]
+    return [
+        (
+            PlanRequestedV1(
+                **ids,
+                plan_id=PLAN_ID,
+                request=request,
+                object_type="LIFE-RAFT-DB-10",
+                title="Fishing vessel overdue",
+                particles_key=f"jrcc/{MISSION_ID}/raw/particles.nc",
+            ),
+            "api",
+            30,
+        ),
+        (
+            PlanCompletedV1(
+                **ids,
+                plan_id=PLAN_ID,
+                completed_at=REQUESTED_AT + timedelta(minutes=31),
+                summary=summary,
+                artifacts=artifacts,
+            ),
+            "plan",
+            31,
+        ),
+    ]
 
 
 def example_record(data: EventData, stage: str, minutes: int) -> str:

@@ -48,6 +48,15 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     public_base_url: str = "http://127.0.0.1:8000"
+    console_tile_url: str | None = Field(
+        None,
+        description="Raster tiles under the console's map, e.g. "
+        "https://tile.openstreetmap.org/{z}/{x}/{y}.png (deployments with internet); unset: "
+        "the offline GSHHG coastline only.",
+    )
+    console_tile_attribution: str = Field(
+        "", description="Attribution shown for `console_tile_url` (required by most providers)."
+    )
 
     # Local services (driftline infra)
     infra_dir: Path = PROJECT_ROOT / ".driftline"

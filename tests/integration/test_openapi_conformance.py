@@ -215,7 +215,7 @@ async def test_api_answers_as_its_openapi_says(fuzz_target: FuzzTarget) -> None:
         if isinstance(result, Err):
             raise result.err()  # a document schemathesis cannot read is a failure too
         operations.append(result.ok())
-    assert len(operations) == 11, [op.label for op in operations]
+    assert len(operations) == 17, [op.label for op in operations]
     for operation in operations:
         for mode in GenerationMode:
             check_operation(fuzz_target, operation, mode)

@@ -74,9 +74,8 @@ async def test_topics_get_their_retention_by_kind(settings: Settings) -> None:
     assert rows[f"{prefix}missions.validated.dlq"].actual_ms == 30 * 86400 * 1000
     shorter = settings.model_copy(update={"retention_topic_public_s": 7 * 86400})
     changed = await apply_retention(shorter)
-    assert sorted(changed) == sorted(
-        f"{prefix}missions.{s}" for s in ("completed", "failed", "status")
-    )
+    public = ("missions.completed", "missions.failed", "missions.status", "plans.completed")
+    assert sorted(changed) == sorted(f"{prefix}{name}" for name in public)
 
     async def applied() -> bool:  # the brokers take a moment to report altered configs
         return all(r.ok for r in await check_topics(shorter))

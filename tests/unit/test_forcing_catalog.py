@@ -82,7 +82,9 @@ def test_priority_first_then_finest_resolution(files: dict[str, Path]) -> None:
 
 def test_window_past_the_end_is_a_gap_naming_source_and_span(files: dict[str, Path]) -> None:
     plan = plan_forcing(_catalog(files), _mission(hours=60))  # fine ends at 48 h
-    assert plan.sources["current"].name == "coarse"
+    # Composite: the finer source first while it lasts, the coarser one after.
+    assert [c.name for c in plan.layers["current"]] == ["fine", "coarse"]
+    assert plan.sources["current"].name == "fine"
     with pytest.raises(ForcingGap) as info:
         plan_forcing(_catalog(files), _mission(hours=80))
     message = str(info.value)
@@ -90,6 +92,7 @@ def test_window_past_the_end_is_a_gap_naming_source_and_span(files: dict[str, Pa
     assert "'fine' ends 2024-01-03T00:00Z" in message
     assert "'coarse' ends 2024-01-04T00:00Z" in message
     assert "2024-01-04T14:00Z" in message
+    assert "nothing covers the start area from 2024-01-04T00:00Z" in message
 
 
 def test_place_outside_every_source_is_a_gap(files: dict[str, Path]) -> None:

@@ -21,6 +21,7 @@ from driftline.forcing.sources import (
     ConstantSource,
     CopernicusMarineSource,
     ForcingSource,
+    GribSource,
     NetcdfSource,
     build_source,
 )
@@ -48,6 +49,7 @@ def _mission(**forcing: str) -> MissionCreate:
 def test_registry_lists_each_documented_kind_once() -> None:
     expected = {
         "netcdf": NetcdfSource,
+        "grib": GribSource,
         "copernicusmarine": CopernicusMarineSource,
         "constant": ConstantSource,
     }
@@ -58,10 +60,10 @@ def test_registry_lists_each_documented_kind_once() -> None:
 
 def test_unknown_kind_is_a_configuration_error_naming_the_allowed_kinds(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError) as info:
-        _catalog(tmp_path, {"name": "odd", "kind": "grib", "variables": ["wind"]})
+        _catalog(tmp_path, {"name": "odd", "kind": "hdf4", "variables": ["wind"]})
     message = str(info.value)
-    assert "forcing source odd: unknown kind 'grib'" in message
-    assert "allowed: constant, copernicusmarine, netcdf" in message
+    assert "forcing source odd: unknown kind 'hdf4'" in message
+    assert "allowed: constant, copernicusmarine, grib, netcdf" in message
 
 
 @pytest.mark.parametrize(
@@ -70,6 +72,10 @@ def test_unknown_kind_is_a_configuration_error_naming_the_allowed_kinds(tmp_path
         (
             {"name": "n", "kind": "netcdf", "variables": ["current"]},
             "forcing source n: netcdf needs a path",
+        ),
+        (
+            {"name": "g", "kind": "grib", "variables": ["wind"]},
+            "forcing source g: grib needs a path",
         ),
         (
             {"name": "cm", "kind": "copernicusmarine", "variables": ["current"]},
@@ -106,14 +112,23 @@ def test_relative_path_resolves_against_the_catalog_folder(tmp_path: Path) -> No
     assert build_source(url, tmp_path).location == "https://example.org/x.nc"
 
 
-def test_copernicus_is_skipped_with_its_reason_in_the_gap(tmp_path: Path) -> None:
+def test_copernicus_without_credentials_is_skipped_with_its_reason_in_the_gap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("COPERNICUSMARINE_SERVICE_USERNAME", raising=False)
+    monkeypatch.delenv("COPERNICUSMARINE_SERVICE_PASSWORD", raising=False)
     catalog = _catalog(
         tmp_path,
         {"name": "cm", "kind": "copernicusmarine", "dataset_id": "d", "variables": ["current"]},
         {"name": "calm", "kind": "constant", "variables": ["wind"], "synthetic_allowed": True},
     )
-    with pytest.raises(ForcingGap, match="source cm: Copernicus Marine is not reachable"):
+    with pytest.raises(ForcingGap) as info:
         plan_forcing(catalog, _mission())
+    assert info.value.reason == "forcing_gap"
+    assert (
+        "source cm: Copernicus Marine needs credentials: set COPERNICUSMARINE_SERVICE_USERNAME "
+        "and COPERNICUSMARINE_SERVICE_PASSWORD in the workers' environment"
+    ) in str(info.value)
 
 
 def test_constant_source_writes_its_values_as_synthetic_cf(tmp_path: Path) -> None:

@@ -26,6 +26,9 @@ PRODUCT_NAMES = {
         "stranded.geojson",
         "map.png",
         "summary.json",
+        "search_areas.shp.zip",
+        "search_areas.gpx",
+        "probability.tif",
     )
 }
 
@@ -72,7 +75,8 @@ def test_products_from_a_particle_file(tmp_path: Path) -> None:
     assert len(stranded["features"]) == 10
     assert (tmp_path / "out" / "map.png").read_bytes().startswith(b"\x89PNG")
     written = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert written["forcing"] == [
+    fields = ("variable", "source", "key", "synthetic")
+    assert [{k: f[k] for k in fields} for f in written["forcing"]] == [
         {"variable": "current", "source": "x", "key": "forcing/x.nc", "synthetic": False}
     ]
     assert "synthetic_forcing" not in written

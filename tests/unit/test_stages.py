@@ -211,6 +211,7 @@ def test_each_stage_declares_what_it_needs() -> None:
         "simulate": ("settings", "storage", "pool"),
         "postprocess": ("settings", "storage", "land"),
         "notify": ("callbacks",),
+        "plan": ("settings", "storage"),
     }
     with pytest.raises(ConfigurationError, match="needs callbacks"):
         STAGE_REGISTRY["notify"].bind({"settings": Settings()})

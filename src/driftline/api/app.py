@@ -10,7 +10,8 @@ from fastapi import FastAPI, Request, Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from driftline import __version__
-from driftline.api import health, missions, object_types
+from driftline.api import health, missions, object_types, plans
+from driftline.api.console import mount_console
 from driftline.api.deps import ApiServices
 from driftline.api.guard import RequestGuard
 from driftline.api.openapi import complete_openapi
@@ -63,8 +64,10 @@ def create_app(settings: Settings, *, check_callback: CallbackCheck | None = Non
     # A server span per request, child of a valid incoming `traceparent` (docs/operations.md).
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
     app.include_router(missions.router)
+    app.include_router(plans.router)
     app.include_router(object_types.router)
     app.include_router(health.router)
+    mount_console(app, settings)
     install_problem_handlers(app)
     complete_openapi(app)
     # Inside the request counter, so refused requests (401, 413, 429, ...) are counted.

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
 
-from driftline.contracts.object_types import ObjectType, object_types
+from fastapi import APIRouter, Query, Response
+
+from driftline.api.problems import problem_responses
+from driftline.contracts.object_types import ObjectType, search_object_types
 
 router = APIRouter(prefix="/v1/object-types", tags=["reference"])
 
 
-@router.get("", response_model=list[ObjectType])
-async def list_object_types(response: Response) -> tuple[ObjectType, ...]:
-    """The 85 OpenDrift Leeway object categories (key, id, description). Public: no key
-    needed; the list changes only with an OpenDrift upgrade."""
+@router.get("", response_model=list[ObjectType], responses=problem_responses(422))
+async def list_object_types(
+    response: Response,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Words that must all appear in the key or description (any case), "
+            "or the id, e.g. `life raft`.",
+        ),
+    ] = None,
+) -> list[ObjectType]:
+    """The 85 OpenDrift Leeway object categories (key, id, description, leeway
+    coefficients), or those matching `q`. Public: no key needed; the list changes only
+    with an OpenDrift upgrade."""
     response.headers["Cache-Control"] = "public, max-age=86400"
-    return object_types()
+    return search_object_types([q] if q else [])

@@ -136,6 +136,10 @@ def run_demo(settings: Settings, *, once: bool) -> int:
                 f"{base}/v1/missions/{mission_id}/artifacts/<name>"
             )
             console.print(f"downloaded copies: {out}  (map: {out / 'products' / 'map.png'})")
+        console.print(
+            f"console: {base}/console/#/missions/{mission_id}  (works offline; sign in "
+            f"with the demo key {api_key})"
+        )
         if once:
             return 0 if status == "completed" else 1
         console.print(f"everything keeps running; API at {base} (key above). Ctrl-C stops.")

@@ -19,7 +19,9 @@ from rich.console import Console
 from rich.table import Column, Table
 
 from driftline.cli import missions as mission_commands
+from driftline.cli import object_types as object_type_commands
 from driftline.cli import observe
+from driftline.cli import plan as plan_commands
 from driftline.cli import up as up_commands
 from driftline.cli.failures import CliError
 from driftline.cli.failures import report as report_failure
@@ -42,6 +44,9 @@ app.command()(observe.top)
 app.command()(up_commands.up)
 app.command()(up_commands.ready)
 app.command()(mission_commands.submit)
+app.command("plan")(plan_commands.plan)
+app.add_typer(plan_commands.searches_app, name="searches")
+app.command("object-types")(object_type_commands.object_types_command)
 topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys (one tenant per key; stored hashed).", no_args_is_help=True)
 missions_app = typer.Typer(
@@ -130,10 +135,14 @@ MetricsPort = Annotated[
 def api(
     host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="API processes sharing the port (uvicorn workers).")
+    ] = 1,
 ) -> None:
     """Run the REST API (uvicorn). Apply migrations first: `driftline infra up` does.
 
-    Example: driftline api --port 8000
+    One process answers on one core; `--workers N` runs N of them on the same port
+    (docs/benchmarks.md, "Ingest"). Example: driftline api --port 8000 --workers 2
     """
     import uvicorn
 
@@ -146,6 +155,17 @@ def api(
     if port_open("127.0.0.1", bind_port, 0.3):
         holder = describe_port_holder(bind_port)
         raise PortTaken(bind_port, "the API", holder, "DRIFTLINE_API_PORT or --port")
+    if workers > 1:  # each worker process builds its own app (`up.api_app`)
+        uvicorn.run(
+            "driftline.cli.up:api_app",
+            factory=True,
+            workers=workers,
+            host=host or settings.api_host,
+            port=bind_port,
+            log_level="info",
+            access_log=False,
+        )
+        return
     uvicorn.run(
         create_app(settings),
         host=host or settings.api_host,
@@ -158,7 +178,10 @@ def api(
 @app.command()
 def worker(
     stage: Annotated[
-        str, typer.Argument(help="validate | fetch_forcing | simulate | postprocess | notify | all")
+        str,
+        typer.Argument(
+            help="validate | fetch_forcing | simulate | postprocess | notify | plan | all"
+        ),
     ],
     metrics_port: MetricsPort = None,
 ) -> None:
@@ -378,26 +401,6 @@ def keys_revoke(
         raise typer.Exit(1)
     revoked_at = key.revoked_at.isoformat(timespec="seconds")
     console.print(f"revoked key {key.id} of tenant {key.tenant} at {revoked_at}")
-
-
-@app.command("object-types")
-def object_types_command(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-) -> None:
-    """The 85 OpenDrift Leeway object types a mission's `object_type` may name (key or id).
-
-    Example: driftline object-types --json
-    """
-    from driftline.contracts.object_types import object_types
-
-    categories = object_types()
-    if as_json:
-        print(json.dumps([c.model_dump() for c in categories], indent=1))
-        return
-    table = Table("id", "key", "description")
-    for category in categories:
-        table.add_row(str(category.id), category.key, category.description)
-    console.print(table)
 
 
 # -- missions ------------------------------------------------------------------------------

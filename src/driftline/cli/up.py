@@ -240,6 +240,9 @@ def up(
             "(validate,fetch_forcing,simulate,postprocess,notify)."
         ),
     ] = "all",
+    api_workers: Annotated[
+        int, typer.Option(min=1, help="API processes (`driftline api --workers`).")
+    ] = 1,
 ) -> None:
     """Run the API, the outbox relay and the workers in the foreground, one terminal.
 
@@ -251,7 +254,7 @@ def up(
     settings = load_settings()
     preflight(settings)
     stages = [s.strip() for s in workers.split(",") if s.strip()] or ["all"]
-    processes = [("api", ["api"]), ("relay", ["relay"])]
+    processes = [("api", ["api", "--workers", str(api_workers)]), ("relay", ["relay"])]
     if stages == ["all"]:
         processes.append(("workers", ["worker", "all"]))
     else:
@@ -260,6 +263,19 @@ def up(
         Child(name, argv, COLOURS[i % len(COLOURS)]) for i, (name, argv) in enumerate(processes)
     ]
     raise typer.Exit(run_up(settings, children, console))
+
+
+def api_app() -> Any:
+    """The API of one uvicorn worker process (`driftline api --workers N` has each worker
+    import this): settings from the environment, logs and traces as `driftline api`."""
+    from driftline.api.app import create_app
+    from driftline.logs import configure_logging
+    from driftline.telemetry import configure_tracing
+
+    settings = load_settings()
+    configure_logging(settings)
+    configure_tracing(settings, "api")
+    return create_app(settings)
 
 
 def ready(

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from driftline.contracts.missions import MissionCreate, MissionStatus
+from driftline.contracts.plans import PlanCreate, PlanSummary, SearchRecord
 
 
 class EventData(BaseModel):
@@ -37,12 +38,27 @@ class ArtifactRef(BaseModel):
 
 
 class ForcingUsed(BaseModel):
-    """One forcing subset a simulation drifts on."""
+    """One forcing subset a simulation drifts on.
+
+    A variable may have several, in the order OpenDrift consults them (preferred source
+    first, coarser fallbacks after); once simulated, each says which share of the
+    variable's particle-steps it served.
+    """
 
     variable: str = Field(description="current, wind or stokes")
     source: str
     key: str = Field(description="Object-store key of the subset NetCDF.")
     synthetic: bool = False
+    particle_steps: int | None = Field(
+        default=None,
+        description="Particle-steps (one particle at one time step) this source served; "
+        "set once the simulation has run.",
+    )
+    share: float | None = Field(
+        default=None,
+        description="Fraction (0..1) of this variable's particle-steps served by this source; "
+        "the shares of one variable sum to 1. Set once the simulation has run.",
+    )
 
 
 class Centroid(BaseModel):
@@ -51,8 +67,23 @@ class Centroid(BaseModel):
     time: datetime | None = None
 
 
+class ScenarioSummary(BaseModel):
+    """One scenario's own figures, from its particles alone."""
+
+    name: str
+    weight: float = Field(description="The scenario's share of the weights (they sum to 1).")
+    share: float = Field(description="Its share of the mission's particles (≈ weight).")
+    particles_total: int
+    particles_active: int
+    particles_stranded: int
+    centroid: Centroid
+    area_km2: dict[str, float] = Field(
+        description="Its own containment polygon areas keyed '50','90','95'."
+    )
+
+
 class MissionSummary(BaseModel):
-    """The figures a coordinator reads first."""
+    """The figures a coordinator reads first (of the weighted union of the scenarios)."""
 
     particles_total: int
     particles_active: int
@@ -64,6 +95,9 @@ class MissionSummary(BaseModel):
     )
     forcing: list[ForcingUsed] = Field(default_factory=list)
     synthetic_forcing: bool = False
+    scenarios: list[ScenarioSummary] = Field(
+        default_factory=list, description="Each scenario's figures, in request order."
+    )
 
 
 class MissionRequestedV1(EventData):
@@ -154,6 +188,34 @@ class MissionStatusV1(EventData):
     extra: dict[str, Any] | None = None
 
 
+class PlanRequestedV1(EventData):
+    """A search plan was asked for (with no units: the map updated after a search)."""
+
+    ce_type: ClassVar[str] = "driftline.plan.requested.v1"
+    topic: ClassVar[str] = "plans.requested"
+
+    plan_id: uuid.UUID
+    request: PlanCreate
+    object_type: str
+    title: str
+    particles_key: str
+    searches: list[SearchRecord] = Field(
+        default_factory=list, description="Every search recorded when the plan was asked for."
+    )
+
+
+class PlanCompletedV1(EventData):
+    """Public: a search plan is ready: areas per unit, POS, and its products."""
+
+    ce_type: ClassVar[str] = "driftline.plan.completed.v1"
+    topic: ClassVar[str] = "plans.completed"
+
+    plan_id: uuid.UUID
+    completed_at: datetime
+    summary: PlanSummary
+    artifacts: list[ArtifactRef]
+
+
 EVENT_TYPES: tuple[type[EventData], ...] = (
     MissionRequestedV1,
     MissionValidatedV1,
@@ -163,6 +225,8 @@ EVENT_TYPES: tuple[type[EventData], ...] = (
     MissionCompletedV1,
     MissionFailedV1,
     MissionStatusV1,
+    PlanRequestedV1,
+    PlanCompletedV1,
 )
 
 EVENTS_BY_TYPE: dict[str, type[EventData]] = {cls.ce_type: cls for cls in EVENT_TYPES}

@@ -1,4 +1,5 @@
-"""The 85 OpenDrift Leeway object categories, shipped as data (`leeway_object_types.json`).
+"""The 85 OpenDrift Leeway object categories, shipped as data (`leeway_object_types.json`):
+key, id, description and leeway coefficients, searchable by words.
 
 The API validates and lists object types from this table without importing OpenDrift
 (a cold import costs ~10 s). `tests/unit/test_object_types.py` checks that the table
@@ -9,6 +10,7 @@ equals OpenDrift's own list, so an OpenDrift upgrade that changes it cannot go u
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -20,6 +22,29 @@ DATA_FILE = "leeway_object_types.json"
 LISTING_HINT = "GET /v1/object-types lists the valid keys and ids"
 
 
+class LeewayCoefficients(BaseModel):
+    """How the object moves relative to the wind (Allen & Plourde, as in OpenDrift's
+    OBJECTPROP.DAT): leeway in cm/s = slope x U10 (m/s) + offset, with the given standard
+    deviation; downwind, and crosswind to the right and to the left of downwind."""
+
+    model_config = ConfigDict(frozen=True)
+
+    downwind_slope: float = Field(description="% of the 10 m wind speed.")
+    downwind_offset_cm_s: float
+    downwind_std_cm_s: float
+    crosswind_right_slope: float = Field(description="% of the 10 m wind speed.")
+    crosswind_right_offset_cm_s: float
+    crosswind_right_std_cm_s: float
+    crosswind_left_slope: float = Field(description="% of the 10 m wind speed.")
+    crosswind_left_offset_cm_s: float
+    crosswind_left_std_cm_s: float
+
+    @classmethod
+    def of(cls, numbers: tuple[float, ...]) -> LeewayCoefficients:
+        """From OBJECTPROP.DAT's nine numbers, in its order."""
+        return cls(**dict(zip(cls.model_fields, numbers, strict=True)))
+
+
 class ObjectType(BaseModel):
     """One Leeway category: what a coordinator picks for the drifting object."""
 
@@ -28,6 +53,12 @@ class ObjectType(BaseModel):
     key: str = Field(description="OpenDrift Leeway key, e.g. LIFE-RAFT-DB-10.")
     id: int = Field(description="OpenDrift Leeway numeric id (1-based).")
     description: str
+    leeway: LeewayCoefficients
+
+    def matches(self, words: Sequence[str]) -> bool:
+        """Every word is in the key or the description (any case), or is the id."""
+        text = f"{self.key} {self.description}".lower()
+        return all(word.lower() in text or word == str(self.id) for word in words)
 
 
 @lru_cache(maxsize=1)
@@ -59,6 +90,15 @@ def find_object_type(value: str | int) -> ObjectType | None:
     return _by_key().get(text.lower())
 
 
+def search_object_types(words: Sequence[str]) -> list[ObjectType]:
+    """The categories matching every word (`ObjectType.matches`); all of them for none.
+
+    A single argument holding spaces ("life raft") counts as its words.
+    """
+    split = [part for word in words for part in word.split()]
+    return [category for category in object_types() if category.matches(split)]
+
+
 def similar_keys(value: str, limit: int = 5) -> list[str]:
     """Keys sharing the start of `value`, to suggest after a typo."""
     stem = value.strip().lower()[:4]
@@ -72,7 +112,12 @@ def write_table(path: Path) -> None:
     from driftline.simulation.leeway import read_opendrift_categories
 
     rows = [
-        {"key": c.key, "id": c.id, "description": c.description}
+        {
+            "key": c.key,
+            "id": c.id,
+            "description": c.description,
+            "leeway": LeewayCoefficients.of(c.coefficients).model_dump(),
+        }
         for c in read_opendrift_categories()
     ]
     path.write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

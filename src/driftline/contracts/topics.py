@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from driftline.contracts.events import EVENT_TYPES
 
-PUBLIC_TOPICS: tuple[str, ...] = ("missions.completed", "missions.failed", "missions.status")
+PUBLIC_TOPICS: tuple[str, ...] = (
+    "missions.completed",
+    "missions.failed",
+    "missions.status",
+    "plans.completed",
+)
 DLQ_SUFFIX = ".dlq"
 
 

@@ -219,3 +219,41 @@ class WebhookAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     verdict: Mapped[str] = mapped_column(String(16))  # delivered | retry | failed
+
+
+class SearchPlan(Base):
+    """A search plan asked for on a completed mission, and its result once the plan stage
+    has made it (`status` is a `PlanStatus`). A plan without units is the probability
+    map redrawn after a recorded search."""
+
+    __tablename__ = "search_plans"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    mission_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("missions.id", ondelete="CASCADE"))
+    tenant: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16))
+    request: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    failure_reason: Mapped[str | None] = mapped_column(String(64))
+    failure_detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_search_plans_mission_created", "mission_id", "created_at"),)
+
+
+class MissionSearch(Base):
+    """A search a unit made with nothing found; the plans after it use it (Bayes)."""
+
+    __tablename__ = "mission_searches"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    mission_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("missions.id", ondelete="CASCADE"))
+    tenant: Mapped[str] = mapped_column(String(100))
+    searched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    record: Mapped[dict[str, Any]] = mapped_column(JSONB)  # a `SearchRecord`
+    plan_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    map_update_plan_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (Index("ix_mission_searches_mission", "mission_id", "searched_at"),)

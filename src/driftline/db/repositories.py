@@ -8,11 +8,23 @@ at a single boundary.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,13 +36,53 @@ from driftline.db.models import (
     DeliveryState,
     IdempotencyKey,
     Mission,
+    MissionSearch,
     MissionStatusChange,
     OutboxRecord,
     ProcessedEvent,
+    SearchPlan,
     Tenant,
     WebhookAttempt,
     WebhookDelivery,
 )
+
+#: The tables the bulk statements write (Core: no ORM objects on the hot path).
+_MISSIONS = cast(Table, Mission.__table__)
+_STATUS_CHANGES = cast(Table, MissionStatusChange.__table__)
+_OUTBOX = cast(Table, OutboxRecord.__table__)
+_IDEMPOTENCY_KEYS = cast(Table, IdempotencyKey.__table__)
+_PROCESSED = cast(Table, ProcessedEvent.__table__)
+
+
+@dataclass
+class MissionState:
+    """What a status change reads of a locked mission row."""
+
+    tenant: str
+    status: str
+    progress: float
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    """An outbox row waiting for the relay."""
+
+    id: int
+    topic: str
+    key: str
+    headers: dict[str, str]
+    payload: str
+
+
+def outbox_row(topic: str, envelope: Envelope[Any]) -> dict[str, Any]:
+    """The outbox columns of one event."""
+    return {
+        "topic": topic,
+        "key": envelope.subject,
+        "event_id": envelope.id,
+        "headers": {k: v.decode() for k, v in envelope.headers()},
+        "payload": envelope.value().decode(),
+    }
 
 
 class _Repository:
@@ -53,6 +105,79 @@ class MissionRepository(_Repository):
         if lock:
             stmt = stmt.with_for_update()
         return (await self._session.execute(stmt)).scalar_one_or_none()
+
+    async def get_many(
+        self, mission_ids: Iterable[uuid.UUID], *, lock: bool = False
+    ) -> dict[uuid.UUID, Mission]:
+        """Several missions in one statement; locked in id order, so two transactions
+        locking overlapping sets never deadlock."""
+        ids = sorted(set(mission_ids))
+        if not ids:
+            return {}
+        stmt = select(Mission).where(Mission.id.in_(ids)).order_by(Mission.id)
+        if lock:
+            stmt = stmt.with_for_update()
+        return {m.id: m for m in (await self._session.execute(stmt)).scalars().all()}
+
+    async def lock_states(self, mission_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, MissionState]:
+        """Lock several missions (in id order: no deadlock between overlapping sets) and
+        read what a status change needs, without loading the rows' documents."""
+        ids = sorted(set(mission_ids))
+        if not ids:
+            return {}
+        stmt = (
+            select(Mission.id, Mission.tenant, Mission.status, Mission.progress)
+            .where(Mission.id.in_(ids))
+            .order_by(Mission.id)
+            .with_for_update()
+        )
+        rows = (await self._session.execute(stmt)).tuples()
+        return {
+            mid: MissionState(tenant, status, progress) for mid, tenant, status, progress in rows
+        }
+
+    async def update_states(self, changes: list[dict[str, Any]]) -> None:
+        """Several missions' status columns in one prepared statement (executemany); each
+        dict has `mission_id`, `status`, `stage`, `progress`, `detail`, `at`, and, for some,
+        `result` and `completed_at` (grouped by shape, one statement per shape)."""
+        table = _MISSIONS
+        columns = {
+            "status": "status",
+            "stage": "stage",
+            "progress": "progress",
+            "detail": "status_detail",
+            "at": "updated_at",
+            "result": "result",
+            "completed_at": "completed_at",
+        }
+        shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for change in changes:
+            shapes.setdefault(tuple(sorted(change)), []).append(change)
+        for shape, rows in shapes.items():
+            values = {
+                columns[name]: bindparam(f"new_{name}", type_=table.c[columns[name]].type)
+                for name in shape
+                if name != "mission_id"
+            }
+            stmt = update(table).where(table.c.id == bindparam("the_id")).values(values)
+            params = [
+                {("the_id" if k == "mission_id" else f"new_{k}"): v for k, v in row.items()}
+                for row in rows
+            ]
+            await self._session.execute(stmt, params)
+
+    async def record_changes(self, changes: list[dict[str, Any]]) -> None:
+        """Status history rows, in one statement."""
+        if changes:
+            await self._session.execute(insert(_STATUS_CHANGES), changes)
+
+    async def statuses(self, mission_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """The status of each mission that exists (one statement, no row loaded)."""
+        ids = list(set(mission_ids))
+        if not ids:
+            return {}
+        stmt = select(Mission.id, Mission.status).where(Mission.id.in_(ids))
+        return {mid: status for mid, status in (await self._session.execute(stmt)).tuples()}
 
     async def owned(
         self, tenant: str, mission_id: uuid.UUID, *, lock: bool = False
@@ -111,15 +236,12 @@ class OutboxRepository(_Repository):
     """Events waiting for the relay, in commit order."""
 
     def add(self, topic: str, envelope: Envelope[Any]) -> None:
-        self._session.add(
-            OutboxRecord(
-                topic=topic,
-                key=envelope.subject,
-                event_id=envelope.id,
-                headers={k: v.decode() for k, v in envelope.headers()},
-                payload=envelope.value().decode(),
-            )
-        )
+        self._session.add(OutboxRecord(**outbox_row(topic, envelope)))
+
+    async def add_many(self, events: list[tuple[str, Envelope[Any]]]) -> None:
+        """Several (topic, event) rows in one statement, in list order (so in id order)."""
+        if events:
+            await self._session.execute(insert(_OUTBOX), [outbox_row(t, e) for t, e in events])
 
     async def next_batch(self, limit: int) -> list[OutboxRecord]:
         """The oldest unpublished rows, locked for this transaction (others skip them)."""
@@ -131,6 +253,21 @@ class OutboxRepository(_Repository):
             .with_for_update(skip_locked=True)
         )
         return list((await self._session.execute(stmt)).scalars().all())
+
+    async def unpublished(self, limit: int, *, after: int | None = None) -> list[PendingEvent]:
+        """The oldest unpublished rows (past id `after`), as plain values, unlocked: the
+        one relay holding the advisory lock is the only publisher."""
+        stmt = select(
+            OutboxRecord.id,
+            OutboxRecord.topic,
+            OutboxRecord.key,
+            OutboxRecord.headers,
+            OutboxRecord.payload,
+        ).where(OutboxRecord.published_at.is_(None))
+        if after is not None:
+            stmt = stmt.where(OutboxRecord.id > after)
+        stmt = stmt.order_by(OutboxRecord.id).limit(limit)
+        return [PendingEvent(*row) for row in (await self._session.execute(stmt)).tuples()]
 
     async def mark_published(self, ids: list[int], at: datetime) -> None:
         await self._session.execute(
@@ -168,6 +305,31 @@ class ProcessedEventRepository(_Repository):
         )
         return (await self._session.execute(stmt)).first() is not None
 
+    async def claim_many(
+        self, consumer_group: str, event_ids: Iterable[uuid.UUID]
+    ) -> set[uuid.UUID]:
+        """Claim several event ids in one statement; returns those newly claimed."""
+        ids = list(dict.fromkeys(event_ids))
+        if not ids:
+            return set()
+        stmt = (
+            insert(_PROCESSED)
+            .values([{"consumer_group": consumer_group, "event_id": e} for e in ids])
+            .on_conflict_do_nothing()
+            .returning(_PROCESSED.c.event_id)
+        )
+        return set((await self._session.execute(stmt)).scalars().all())
+
+    async def applied(self, consumer_group: str, event_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+        """Those of `event_ids` that `consumer_group` has applied already."""
+        ids = list(set(event_ids))
+        if not ids:
+            return set()
+        stmt = select(ProcessedEvent.event_id).where(
+            ProcessedEvent.consumer_group == consumer_group, ProcessedEvent.event_id.in_(ids)
+        )
+        return set((await self._session.execute(stmt)).scalars().all())
+
     async def contains(self, consumer_group: str, event_id: uuid.UUID) -> bool:
         stmt = select(ProcessedEvent.event_id).where(
             ProcessedEvent.consumer_group == consumer_group, ProcessedEvent.event_id == event_id
@@ -197,10 +359,10 @@ class IdempotencyRepository(_Repository):
     async def claim(self, tenant: str, key: str, request_hash: str) -> bool:
         """Claim `key` for a request in flight; False if someone holds or answered it."""
         stmt = (
-            insert(IdempotencyKey)
+            insert(_IDEMPOTENCY_KEYS)
             .values(tenant=tenant, key=key, request_hash=request_hash, state="in_flight")
             .on_conflict_do_nothing()
-            .returning(IdempotencyKey.key)
+            .returning(_IDEMPOTENCY_KEYS.c.key)
         )
         return (await self._session.execute(stmt)).first() is not None
 
@@ -211,8 +373,8 @@ class IdempotencyRepository(_Repository):
         self, tenant: str, key: str, *, mission_id: uuid.UUID, status: int, body: dict[str, Any]
     ) -> None:
         await self._session.execute(
-            update(IdempotencyKey)
-            .where(IdempotencyKey.tenant == tenant, IdempotencyKey.key == key)
+            update(_IDEMPOTENCY_KEYS)  # Core: no ORM bulk-update bookkeeping per POST
+            .where(_IDEMPOTENCY_KEYS.c.tenant == tenant, _IDEMPOTENCY_KEYS.c.key == key)
             .values(state="done", mission_id=mission_id, response_status=status, response_body=body)
         )
 
@@ -500,3 +662,40 @@ class RetentionRepository(_Repository):
         """Rows in `table` (exact count; for soak runs and operators)."""
         found = await self._session.execute(text(f"SELECT count(*) FROM {table}"))
         return int(found.scalar_one())
+
+
+class PlanRepository(_Repository):
+    """Search plans of a mission, newest first."""
+
+    def add(self, plan: SearchPlan) -> None:
+        self._session.add(plan)
+
+    async def get(self, plan_id: uuid.UUID, *, lock: bool = False) -> SearchPlan | None:
+        stmt = select(SearchPlan).where(SearchPlan.id == plan_id)
+        if lock:
+            stmt = stmt.with_for_update()
+        return (await self._session.execute(stmt)).scalar_one_or_none()
+
+    async def for_mission(self, mission_id: uuid.UUID, limit: int = 100) -> list[SearchPlan]:
+        stmt = (
+            select(SearchPlan)
+            .where(SearchPlan.mission_id == mission_id)
+            .order_by(SearchPlan.created_at.desc(), SearchPlan.id)
+            .limit(limit)
+        )
+        return list((await self._session.execute(stmt)).scalars().all())
+
+
+class SearchRepository(_Repository):
+    """Searches recorded for a mission (nothing found), in the order they were made."""
+
+    def add(self, search: MissionSearch) -> None:
+        self._session.add(search)
+
+    async def for_mission(self, mission_id: uuid.UUID) -> list[MissionSearch]:
+        stmt = (
+            select(MissionSearch)
+            .where(MissionSearch.mission_id == mission_id)
+            .order_by(MissionSearch.searched_at, MissionSearch.created_at, MissionSearch.id)
+        )
+        return list((await self._session.execute(stmt)).scalars().all())

@@ -9,7 +9,8 @@ error raised inside its block leaves it as `DatabaseUnavailable`, so the API ans
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import text
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from driftline.contracts.envelope import Envelope, follow, stage_source
+from driftline.contracts.envelope import Envelope, child_traceparent, follow, stage_source
 from driftline.contracts.events import EventData, MissionFailedV1, MissionStatusV1
 from driftline.contracts.missions import STAGE_PROGRESS, MissionStatus, utcnow
 from driftline.contracts.topics import topic
@@ -32,8 +33,10 @@ from driftline.db.repositories import (
     LockRepository,
     MissionRepository,
     OutboxRepository,
+    PlanRepository,
     ProcessedEventRepository,
     RetentionRepository,
+    SearchRepository,
     TenantRepository,
     WebhookDeliveryRepository,
 )
@@ -69,6 +72,24 @@ def _sqlstate(exc: BaseException | None) -> str:
     return ""
 
 
+FINAL_STATUS_VALUES = frozenset(s.value for s in MissionStatus if s.is_final)
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One mission moving on because of one event (a stage's outcome)."""
+
+    mission_id: uuid.UUID
+    status: MissionStatus
+    stage: str
+    cause: Envelope[EventData]
+    emits: Sequence[EventData] = ()
+    result: dict[str, Any] | None = None  # stored on the mission row
+    detail: str | None = None
+    completed: bool = False
+    span: str = ""  # the `traceparent` of the span it was made in ("" for none)
+
+
 #: What a status event and its history row share.
 HISTORY_FIELDS = {"mission_id", "stage", "progress", "detail", "at"}
 
@@ -92,6 +113,8 @@ class UnitOfWork:
     replays: DeadLetterReplayRepository
     locks: LockRepository
     retention: RetentionRepository
+    plans: PlanRepository
+    searches: SearchRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], topic_prefix: str) -> None:
         self._sessions = sessions
@@ -108,6 +131,8 @@ class UnitOfWork:
         self.replays = DeadLetterReplayRepository(session)
         self.locks = LockRepository(session)
         self.retention = RetentionRepository(session)
+        self.plans = PlanRepository(session)
+        self.searches = SearchRepository(session)
         return self
 
     async def __aexit__(self, _type: object, exc: BaseException | None, _tb: object) -> None:
@@ -147,6 +172,7 @@ class UnitOfWork:
         detail: str | None = None,
         traceparent: str | None = None,
         new_occurrence: bool = False,
+        span: str | None = None,
     ) -> None:
         """Move `mission` to `status`, keep its history, and publish the public status event.
 
@@ -154,7 +180,8 @@ class UnitOfWork:
         the API, which then start from the request's `traceparent`. The status event's id
         derives from the cause, so a re-run emits the same id; `new_occurrence` gives it a
         fresh one instead, for a change the same cause can make more than once (held, then
-        held again after a replay that fails again).
+        held again after a replay that fails again). `span` is the `traceparent` of the
+        span the change is made in, when that is not the current one (a batched commit).
         """
         now = utcnow()
         progress = STAGE_PROGRESS.get(status, mission.progress)
@@ -175,8 +202,62 @@ class UnitOfWork:
         self.missions.record_change(
             MissionStatusChange(**data.model_dump(include=HISTORY_FIELDS), status=status.value)
         )
-        envelope = _derive(data, cause, stage, traceparent)
+        envelope = _derive(data, cause, stage, traceparent, span)
         self.publish(replace(envelope, id=uuid.uuid4()) if new_occurrence else envelope)
+
+    async def transition_many(self, transitions: Sequence[Transition]) -> int:
+        """Apply several stage outcomes at once: what `change_status` does for each, with
+        a few statements in all (lock, history, outbox, update) instead of ORM objects.
+        Missions that are gone or already final are left alone. Returns how many moved."""
+        states = await self.missions.lock_states(t.mission_id for t in transitions)
+        events: list[tuple[str, Envelope[Any]]] = []
+        history: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        for change in transitions:
+            state = states.get(change.mission_id)
+            if state is None or state.status in FINAL_STATUS_VALUES:
+                continue
+            cause, stage, span = change.cause, change.stage, change.span
+            for data in change.emits:
+                events.append(
+                    self._addressed(follow_from(data, cause=cause, stage=stage, span=span))
+                )
+            now = utcnow()
+            progress = STAGE_PROGRESS.get(change.status, state.progress)
+            status = MissionStatusV1(
+                mission_id=change.mission_id,
+                tenant=state.tenant,
+                status=change.status,
+                stage=stage,
+                progress=progress,
+                detail=change.detail,
+                at=now,
+            )
+            history.append(
+                {**status.model_dump(include=HISTORY_FIELDS), "status": change.status.value}
+            )
+            events.append(self._addressed(follow_from(status, cause=cause, stage=stage, span=span)))
+            update: dict[str, Any] = {
+                "mission_id": change.mission_id,
+                "status": change.status.value,
+                "stage": stage,
+                "progress": progress,
+                "detail": change.detail,
+                "at": now,
+            }
+            if change.result is not None:
+                update["result"] = change.result
+            if change.completed:
+                update["completed_at"] = now
+            updates.append(update)
+            state.status, state.progress = change.status.value, progress  # twice in a batch
+        await self.missions.record_changes(history)
+        await self.outbox.add_many(events)
+        await self.missions.update_states(updates)
+        return len(updates)
+
+    def _addressed(self, envelope: Envelope[Any]) -> tuple[str, Envelope[Any]]:
+        return topic(self._prefix, envelope.data.topic), envelope
 
     async def fail_mission(
         self,
@@ -211,9 +292,27 @@ class UnitOfWork:
         )
 
 
-def _derive(
-    data: EventData, cause: Envelope[EventData] | None, stage: str, traceparent: str | None
+def follow_from(
+    data: EventData, *, cause: Envelope[EventData], stage: str, span: str
 ) -> Envelope[EventData]:
+    """`follow`, continuing the span whose `traceparent` is `span` rather than the current
+    one (a batched commit runs outside its records' spans); "" for none: then a child of
+    the cause, as `follow` does outside any span."""
+    return replace(
+        follow(data, cause=cause, stage=stage),
+        traceparent=span or child_traceparent(cause.traceparent),
+    )
+
+
+def _derive(
+    data: EventData,
+    cause: Envelope[EventData] | None,
+    stage: str,
+    traceparent: str | None,
+    span: str | None = None,
+) -> Envelope[EventData]:
+    if cause is not None and span is not None:
+        return follow_from(data, cause=cause, stage=stage, span=span)
     if cause is not None:
         return follow(data, cause=cause, stage=stage)
     if traceparent:

@@ -17,6 +17,10 @@ A catalog is a JSON file named by `DRIFTLINE_FORCING_CATALOG` (see docs/science.
 Variables are found by CF `standard_name`; `variable_map` names them in files that lack
 one. Coverage (area, time span, resolution) is read once per file and cached.
 
+When the preferred source does not cover the whole area or window, the choice is an
+ordered stack (finest first, coarser fallbacks after) that OpenDrift consults in turn,
+as its own reader priority does; see `Catalog.choose`.
+
 This module owns reading the file and the choice between sources; what each `kind`
 means lives in `driftline.forcing.sources` (one class per kind, listed in
 `SOURCE_KINDS`).
@@ -102,15 +106,20 @@ class Catalog:
         start: datetime,
         end: datetime,
         preferred: dict[str, str | None] | None = None,
-    ) -> dict[str, ChosenSource]:
-        """Per variable, the best source covering the seed area and the whole window.
+        reach: BBox | None = None,
+    ) -> dict[str, list[ChosenSource]]:
+        """Per variable, the ordered sources OpenDrift should consult (preferred first).
 
-        Best = highest priority, then finest resolution. Raises ForcingGap naming the
-        sources and the uncovered span when none covers.
+        `area` is where particles start, `reach` where they can drift to (defaults to
+        `area`). The stack holds, best first (highest priority, then finest grid), every
+        source that covers part of `reach` during the window, up to the first one that
+        covers all of it: OpenDrift asks each in turn for the particles the ones before
+        could not serve. Raises ForcingGap, naming each source and why, when the stack
+        leaves the seed area uncovered at some time of the window.
         """
         wanted = preferred or {}
         return {
-            variable: self._choose_one(variable, area, start, end, wanted.get(variable))
+            variable: self._stack(variable, area, reach or area, start, end, wanted.get(variable))
             for variable in sorted(need)
         }
 
@@ -125,9 +134,15 @@ class Catalog:
             raise ForcingGap(f"no {variable} source named {wanted!r} in the forcing catalog")
         return candidates
 
-    def _choose_one(
-        self, variable: str, area: BBox, start: datetime, end: datetime, wanted: str | None
-    ) -> ChosenSource:
+    def _stack(
+        self,
+        variable: str,
+        area: BBox,
+        reach: BBox,
+        start: datetime,
+        end: datetime,
+        wanted: str | None,
+    ) -> list[ChosenSource]:
         reasons: list[str] = []
         usable: list[ChosenSource] = []
         for source in self._candidates(variable, wanted):
@@ -139,15 +154,65 @@ class Catalog:
             gap = _gap(cov, area, start, end)
             if gap:
                 reasons.append(f"{variable} source '{source.name}' {gap}")
-                continue
-            usable.append(ChosenSource(variable, source, cov))
-        if not usable:
+            if _overlaps(cov, reach, start, end):
+                usable.append(ChosenSource(variable, source, cov))
+        stack: list[ChosenSource] = []
+        for chosen in sorted(usable, key=_rank):  # sorted is stable: catalog order among equals
+            stack.append(chosen)
+            if _covers(chosen.coverage, reach, start, end):
+                break  # nothing after it would ever be asked
+        uncovered = _uncovered(stack, area, start, end)
+        if uncovered is not None:
             detail = "; ".join(reasons) or f"no source in the catalog provides {variable}"
             raise ForcingGap(
                 f"No {variable} forcing covers this mission "
-                f"({_fmt(start)} to {_fmt(end)}): {detail}."
+                f"({_fmt(start)} to {_fmt(end)}): {detail}; nothing covers the start area "
+                f"from {_fmt(uncovered)}."
             )
-        return min(usable, key=_rank)  # min keeps catalog order among equals
+        return stack
+
+
+def _overlaps(cov: Coverage | None, reach: BBox, start: datetime, end: datetime) -> bool:
+    """Whether `cov` holds any of `reach` during `start..end`."""
+    if cov is None:
+        return True
+    area = cov.area
+    in_space = (
+        area.lon_min <= reach.lon_max
+        and area.lon_max >= reach.lon_min
+        and area.lat_min <= reach.lat_max
+        and area.lat_max >= reach.lat_min
+    )  # not BBox.intersection: a point seed area (radius 0) must still overlap
+    return in_space and cov.start <= end and cov.end >= start
+
+
+def _covers(cov: Coverage | None, box: BBox, start: datetime, end: datetime) -> bool:
+    return _gap(cov, box, start, end) is None
+
+
+def _uncovered(
+    stack: list[ChosenSource], area: BBox, start: datetime, end: datetime
+) -> datetime | None:
+    """The first moment of `start..end` when no source of `stack` covers all of `area`."""
+    spans = sorted(
+        (c.coverage.start, c.coverage.end) if c.coverage else (start, end)
+        for c in stack
+        if c.coverage is None or _contains(c.coverage.area, area)
+    )
+    reached = start
+    for span_start, span_end in spans:
+        if span_start > reached:
+            return reached
+        reached = max(reached, span_end)
+        if reached >= end:
+            return None
+    return reached if reached < end else None
+
+
+def _contains(outer: BBox, inner: BBox) -> bool:
+    return outer.contains(inner.lon_min, inner.lat_min) and outer.contains(
+        inner.lon_max, inner.lat_max
+    )
 
 
 def _entry(path: Path, index: int, entry: object) -> SourceConfig:
@@ -176,10 +241,7 @@ def _gap(cov: Coverage | None, area: BBox, start: datetime, end: datetime) -> st
         return f"starts {_fmt(cov.start)} but the mission needs from {_fmt(start)}"
     if end > cov.end:
         return f"ends {_fmt(cov.end)} but the mission needs until {_fmt(end)}"
-    if not (
-        cov.area.contains(area.lon_min, area.lat_min)
-        and cov.area.contains(area.lon_max, area.lat_max)
-    ):
+    if not _contains(cov.area, area):
         return (
             f"covers lon {cov.area.lon_min:.2f}..{cov.area.lon_max:.2f}, lat "
             f"{cov.area.lat_min:.2f}..{cov.area.lat_max:.2f}, not the seed area"

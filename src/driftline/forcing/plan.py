@@ -27,13 +27,26 @@ WINDOW_GRID_H = 6
 
 @dataclass(frozen=True)
 class ForcingPlan:
-    """The sources chosen for a mission and the area and window to cut from them."""
+    """The sources chosen for a mission and the area and window to cut from them.
+
+    `layers` holds, per variable, the ordered sources OpenDrift consults (preferred
+    first, fallbacks after); usually one.
+    """
 
     seed_area: BBox
     area: BBox  # seed area padded by the drift bound
     start: datetime
     end: datetime
-    sources: dict[str, ChosenSource]
+    layers: dict[str, list[ChosenSource]]
+
+    @property
+    def sources(self) -> dict[str, ChosenSource]:
+        """The preferred source of each variable (the first of its layers)."""
+        return {variable: stack[0] for variable, stack in self.layers.items()}
+
+    def ordered(self) -> list[ChosenSource]:
+        """Every layer, variables in name order, each variable's sources best first."""
+        return [chosen for _, stack in sorted(self.layers.items()) for chosen in stack]
 
     def cache_key(self, chosen: ChosenSource) -> str:
         """Deterministic key of (source, area, window): same inputs → same stored subset."""
@@ -85,16 +98,16 @@ def plan_forcing(catalog: Catalog, request: MissionCreate) -> ForcingPlan:
     """Choose the sources and the subset for `request`; raises ForcingGap when uncovered."""
     start, end = simulation_window(request)
     seeds = seed_area(request)
-    sources = catalog.choose(
-        {"current", "wind"}, seeds, start, end, preferred=request.forcing.model_dump()
-    )
     area = _pad(seeds, drift_bound_km(request.duration_hours))
+    layers = catalog.choose(
+        {"current", "wind"}, seeds, start, end, preferred=request.forcing.model_dump(), reach=area
+    )
     return ForcingPlan(
         seed_area=seeds,
         area=area,
         start=start - TIME_MARGIN,
         end=end + TIME_MARGIN,
-        sources=sources,
+        layers=layers,
     )
 
 

@@ -11,14 +11,13 @@ import glob
 import hashlib
 import os
 import pwd
-import shutil
 import subprocess
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 from driftline.errors import InfraError
-from driftline.infra.process import ServiceState, port_open, read_pid, run, wait_until
+from driftline.infra.process import ServiceState, apt_install, port_open, read_pid, run, wait_until
 
 ROLE = "driftline"
 PASSWORD = "driftline"
@@ -48,15 +47,7 @@ def ensure_installed() -> Path:
     """PostgreSQL's server binaries, installed from Debian's packages when missing."""
     bindir = find_bindir()
     if bindir is None:
-        if os.geteuid() != 0 or shutil.which("apt-get") is None:
-            raise InfraError("PostgreSQL is not installed: apt-get install postgresql")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        run(["apt-get", "update", "-q"], what="apt-get update", env=env)
-        run(
-            ["apt-get", "install", "-y", "-q", "--no-install-recommends", "postgresql"],
-            what="installing PostgreSQL from Debian's packages",
-            env=env,
-        )
+        apt_install("postgresql", what="PostgreSQL")
         bindir = find_bindir()
     if bindir is None:
         raise InfraError("PostgreSQL binaries not found after installing them")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -141,6 +142,19 @@ def run(argv: Sequence[str], *, what: str, timeout_s: float = 600, **kwargs: obj
     if done.returncode != 0:
         raise InfraError(f"{what} failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
     return str(done.stdout)
+
+
+def apt_install(package: str, *, what: str) -> None:
+    """Install a Debian package (as root, with apt-get); a sentence to do it by hand otherwise."""
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise InfraError(f"{what} is not installed: apt-get install {package}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    run(["apt-get", "update", "-q"], what="apt-get update", env=env)
+    run(
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends", package],
+        what=f"installing {what} from Debian's packages",
+        env=env,
+    )
 
 
 def _listening_inodes(port: int) -> set[str]:

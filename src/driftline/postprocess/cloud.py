@@ -31,6 +31,13 @@ class Cloud:
     stranded_lat: np.ndarray
     start_lon: float
     start_lat: float
+    #: Each particle's scenario (OpenDrift's `origin_marker`); None: one scenario.
+    scenario: np.ndarray | None = None
+    #: The scenario of each stranded particle, in `stranded_lon` order.
+    stranded_scenario: np.ndarray | None = None
+    #: Where each particle was first seen (its release), for per-scenario start markers.
+    first_lon: np.ndarray | None = None
+    first_lat: np.ndarray | None = None
 
     @property
     def total(self) -> int:
@@ -41,10 +48,45 @@ class Cloud:
         """Index of the last output time."""
         return len(self.times) - 1
 
+    def scenarios(self) -> np.ndarray:
+        """Each particle's scenario index (all 0 for a single-scenario file)."""
+        return self.scenario if self.scenario is not None else np.zeros(self.total, int)
+
+    def only(self, scenario: int) -> Cloud:
+        """The particles of one scenario, as a cloud of their own."""
+        mine = self.scenarios() == scenario
+        stranded = (
+            self.stranded_scenario == scenario
+            if self.stranded_scenario is not None
+            else np.full(self.stranded_lon.size, scenario == 0)
+        )
+        first_lon = self.first_lon[mine] if self.first_lon is not None else None
+        first_lat = self.first_lat[mine] if self.first_lat is not None else None
+        return Cloud(
+            times=self.times,
+            lon=self.lon[mine],
+            lat=self.lat[mine],
+            afloat=self.afloat[mine],
+            stranded_lon=self.stranded_lon[stranded],
+            stranded_lat=self.stranded_lat[stranded],
+            start_lon=_mean(first_lon, self.start_lon),
+            start_lat=_mean(first_lat, self.start_lat),
+            scenario=np.full(int(mine.sum()), scenario),
+            stranded_scenario=np.full(int(stranded.sum()), scenario),
+            first_lon=first_lon,
+            first_lat=first_lat,
+        )
+
     def index_of(self, moment: datetime) -> int:
         """Index of the output time nearest to `moment`."""
         stamps = np.array([t.timestamp() for t in self.times])
         return int(np.argmin(np.abs(stamps - moment.timestamp())))
+
+
+def _mean(values: np.ndarray | None, otherwise: float) -> float:
+    if values is None or not np.isfinite(values).any():
+        return otherwise
+    return float(np.nanmean(values))
 
 
 class Datum(NamedTuple):
@@ -64,6 +106,7 @@ class _Raw:
     lat: np.ndarray
     status: np.ndarray
     codes: dict[str, object]
+    origin_marker: np.ndarray | None
 
 
 def read_cloud(particles_nc: Path) -> Cloud:
@@ -78,6 +121,9 @@ def read_cloud(particles_nc: Path) -> Cloud:
     )
     last_lon = np.array([_last_valid(row) for row in raw.lon])
     last_lat = np.array([_last_valid(row) for row in raw.lat])
+    first_lon = np.array([_first_valid(row) for row in raw.lon])
+    first_lat = np.array([_first_valid(row) for row in raw.lat])
+    scenario = _scenario_of_particles(raw)
     return Cloud(
         times=raw.times,
         lon=np.where(afloat, raw.lon, np.nan),
@@ -85,9 +131,22 @@ def read_cloud(particles_nc: Path) -> Cloud:
         afloat=afloat,
         stranded_lon=last_lon[is_stranded],
         stranded_lat=last_lat[is_stranded],
-        start_lon=float(np.nanmean([_first_valid(row) for row in raw.lon])),
-        start_lat=float(np.nanmean([_first_valid(row) for row in raw.lat])),
+        start_lon=float(np.nanmean(first_lon)),
+        start_lat=float(np.nanmean(first_lat)),
+        scenario=scenario,
+        stranded_scenario=scenario[is_stranded],
+        first_lon=first_lon,
+        first_lat=first_lat,
     )
+
+
+def _scenario_of_particles(raw: _Raw) -> np.ndarray:
+    """The scenario index of each particle: its first recorded `origin_marker` (files
+    written before scenarios, or by other tools, have none: one scenario)."""
+    if raw.origin_marker is None:
+        return np.zeros(len(raw.lon), int)
+    first = np.array([_first_valid(row.astype("float64")) for row in raw.origin_marker])
+    return np.nan_to_num(first, nan=0).astype(int)
 
 
 def _read_raw(particles_nc: Path) -> _Raw:
@@ -103,6 +162,7 @@ def _read_raw(particles_nc: Path) -> _Raw:
             lat=ds["lat"].values.astype("float64"),
             status=status.values,
             codes=dict(zip(meanings, np.atleast_1d(values), strict=False)),
+            origin_marker=ds["origin_marker"].values if "origin_marker" in ds else None,
         )
 
 

@@ -72,10 +72,10 @@ def _cells_region(grid: Grid, cells: tuple[np.ndarray, ...]) -> Region:
         box(grid.lon_edges[j], grid.lat_edges[i], grid.lon_edges[j + 1], grid.lat_edges[i + 1])
         for i, j in zip(*cells, strict=True)
     ]
-    return _oriented(union_all(boxes))
+    return oriented(union_all(boxes))
 
 
-def _oriented(shape: Any) -> Region:
+def oriented(shape: Any) -> Region:
     """Counter-clockwise exteriors (RFC 7946 right-hand rule)."""
     if isinstance(shape, Polygon):
         return orient(shape, 1.0)

@@ -7,6 +7,7 @@ the histogram itself is computed outside it so concurrent missions still overlap
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,29 +61,59 @@ PROBABILITY_ATTRS = {
 }
 ENCODING: dict[str, dict[str, Any]] = {
     "probability": {"zlib": True, "complevel": 4},
+    "scenario_probability": {"zlib": True, "complevel": 4},
     "time": {"units": "hours since 1970-01-01 00:00:00", "dtype": "float64"},
 }
 
 
-def write_density(cloud: Cloud, grid: Grid, path: Path) -> None:
-    """Probability per cell and output time; each time's cells sum to the fraction afloat."""
-    ds = density_dataset(cloud, grid)
+SCENARIO_ATTRS = {
+    "long_name": "probability that the object is in the cell and its scenario is the true one",
+    "units": "1",
+    "comment": "the scenarios' layers sum to `probability`; a scenario's layer sums over a "
+    "time step to its share of the particles afloat (its weight when all are afloat)",
+}
+
+
+def write_density(cloud: Cloud, grid: Grid, path: Path, scenario_names: Sequence[str] = ()) -> None:
+    """Probability per cell and output time; each time's cells sum to the fraction afloat.
+
+    With several scenarios, `scenario_probability` holds each one's part of it.
+    """
+    ds = density_dataset(cloud, grid, scenario_names)
     with NETCDF_LOCK:
-        ds.to_netcdf(path, encoding=ENCODING)
+        ds.to_netcdf(path, encoding={k: v for k, v in ENCODING.items() if k in ds.variables})
 
 
-def density_dataset(cloud: Cloud, grid: Grid) -> xr.Dataset:
-    """The density as an in-memory CF dataset (no file I/O)."""
-    probability = np.stack(
-        [
-            grid.counts(cloud.lon[:, i], cloud.lat[:, i]) / cloud.total
-            for i in range(len(cloud.times))
-        ]
+def probability(cloud: Cloud, grid: Grid, particles: np.ndarray | None = None) -> np.ndarray:
+    """(time, lat, lon) share of all the cloud's particles in each cell: the weighted union
+    (each particle weighs 1 / total, since particles were divided by weight)."""
+    lon = cloud.lon if particles is None else cloud.lon[particles]
+    lat = cloud.lat if particles is None else cloud.lat[particles]
+    return np.stack(
+        [grid.counts(lon[:, i], lat[:, i]) / cloud.total for i in range(len(cloud.times))]
     ).astype("float32")
+
+
+def density_dataset(cloud: Cloud, grid: Grid, scenario_names: Sequence[str] = ()) -> xr.Dataset:
+    """The density as an in-memory CF dataset (no file I/O)."""
     times = np.array([np.datetime64(t.replace(tzinfo=None), "ns") for t in cloud.times])
+    variables: dict[str, Any] = {
+        "probability": (("time", "lat", "lon"), probability(cloud, grid), PROBABILITY_ATTRS)
+    }
+    coords: dict[str, Any] = {}
+    if len(scenario_names) > 1:
+        which = cloud.scenarios()
+        layers = [probability(cloud, grid, which == k) for k in range(len(scenario_names))]
+        variables["scenario_probability"] = (
+            ("scenario", "time", "lat", "lon"),
+            np.stack(layers),
+            SCENARIO_ATTRS,
+        )
+        coords["scenario"] = ("scenario", list(scenario_names), {"long_name": "scenario name"})
     return xr.Dataset(
-        {"probability": (("time", "lat", "lon"), probability, PROBABILITY_ATTRS)},
+        variables,
         coords={
+            **coords,
             "time": ("time", times, {"standard_name": "time"}),
             "lat": (
                 "lat",

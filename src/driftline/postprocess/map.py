@@ -9,6 +9,7 @@ several missions draw their maps in worker threads at once.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
@@ -33,6 +34,21 @@ LEVEL_STYLE = {
 
 DATUM_COLOUR = "#1a9641"
 STRANDED_COLOUR = "#8b0000"
+#: One colour per scenario (distinct from the containment and datum colours).
+SCENARIO_COLOURS = ("#7b3294", "#c51b7d", "#8c510a", "#01665e", "#4d4d4d", "#542788")
+#: The level a scenario's own area is outlined at (dashed, in its colour).
+SCENARIO_LEVEL = 90
+
+
+@dataclass(frozen=True)
+class ScenarioLayer:
+    """One scenario on the map: its particles, its own 90 % area and datum."""
+
+    name: str
+    weight: float
+    cloud: Cloud
+    regions: dict[int, Region]
+    datums: list[Datum]
 
 
 @dataclass(frozen=True)
@@ -58,22 +74,31 @@ def draw_map(
     *,
     title: str,
     land: LandMask,
+    scenarios: Sequence[ScenarioLayer] = (),
 ) -> None:
-    """Draw the final-time map: `regions` by containment level, `datums` as the track."""
+    """Draw the final-time map: `regions` by containment level, `datums` as the track.
+
+    With scenarios, the weighted union's areas and datum are drawn as always, and each
+    scenario's particles, 90 % area (dashed), datum and start in its own colour.
+    """
     extent = map_extent(cloud)
     fig = Figure(figsize=(9, 8), dpi=110)
     ax = fig.subplots()
     _draw_land(ax, extent, land)
-    _draw_particles(ax, cloud)
+    if scenarios:
+        _draw_scenarios(ax, scenarios)
+    else:
+        _draw_particles(ax, cloud)
     _draw_regions(ax, regions)
     _draw_datums(ax, datums)
-    _draw_start(ax, cloud)
+    if not scenarios:  # each scenario has its own start; their mean is no place
+        _draw_start(ax, cloud)
     _scale_bar(ax, extent)
     end = cloud.times[cloud.final].astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     _frame(ax, extent, f"{title}\nsearch areas at {end}")
-    ax.legend(
-        handles=_legend_handles(cloud, regions), loc="upper right", fontsize=8, framealpha=0.9
-    )
+    handles = _legend_handles(cloud, regions, several=bool(scenarios))
+    handles += _scenario_handles(scenarios)
+    ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.9)
     fig.tight_layout()
     fig.savefig(path)
 
@@ -127,6 +152,74 @@ def _draw_particles(ax: Axes, cloud: Cloud) -> None:
             linewidths=0.8,
             zorder=4,
         )
+
+
+def _scenario_colour(index: int) -> str:
+    return SCENARIO_COLOURS[index % len(SCENARIO_COLOURS)]
+
+
+def _draw_scenarios(ax: Axes, scenarios: Sequence[ScenarioLayer]) -> None:
+    """Each scenario's final particles, its own 90 % area (dashed) and datum."""
+    for index, layer in enumerate(scenarios):
+        colour = _scenario_colour(index)
+        final = layer.cloud.final
+        ax.scatter(
+            layer.cloud.lon[:, final],
+            layer.cloud.lat[:, final],
+            s=3,
+            color=colour,
+            alpha=0.5,
+            linewidths=0,
+            zorder=3,
+        )
+        if layer.cloud.stranded_lon.size:
+            ax.scatter(
+                layer.cloud.stranded_lon,
+                layer.cloud.stranded_lat,
+                s=12,
+                color=STRANDED_COLOUR,
+                marker="x",
+                linewidths=0.8,
+                zorder=4,
+            )
+        region = layer.regions.get(SCENARIO_LEVEL)
+        for polygon in polygons(region) if region is not None else []:
+            x, y = polygon.exterior.xy
+            ax.plot(x, y, color=colour, linewidth=1.5, linestyle="--", zorder=5)
+        if layer.datums:
+            end = layer.datums[-1]
+            ax.plot(
+                end.lon,
+                end.lat,
+                marker="D",
+                markersize=7,
+                color=colour,
+                zorder=7,
+                markeredgecolor="white",
+            )
+        ax.plot(
+            layer.cloud.start_lon,
+            layer.cloud.start_lat,
+            marker="*",
+            markersize=11,
+            color=colour,
+            markeredgecolor="black",
+            zorder=8,
+        )
+
+
+def _scenario_handles(scenarios: Sequence[ScenarioLayer]) -> list[Artist]:
+    return [
+        Line2D(
+            [],
+            [],
+            color=_scenario_colour(index),
+            linestyle="--",
+            marker="D",
+            label=f"{layer.name} ({layer.weight:.0%}): particles, {SCENARIO_LEVEL} %, datum",
+        )
+        for index, layer in enumerate(scenarios)
+    ]
 
 
 def _draw_regions(ax: Axes, regions: dict[int, Region]) -> None:
@@ -205,21 +298,28 @@ def _frame(ax: Axes, extent: Extent, title: str) -> None:
     ax.set_title(title, fontsize=12)
 
 
-def _legend_handles(cloud: Cloud, regions: dict[int, Region]) -> list[Artist]:
+def _legend_handles(
+    cloud: Cloud, regions: dict[int, Region], *, several: bool = False
+) -> list[Artist]:
+    start = "scenario start (in its colour)" if several else "last known position"
     handles: list[Artist] = [
         Line2D(
             [],
             [],
             marker="*",
-            color="#ffd700",
+            color="#ffd700" if not several else "white",
             markeredgecolor="black",
             linestyle="",
             markersize=14,
-            label="last known position",
+            label=start,
         ),
-        Line2D([], [], marker=".", color="#333333", linestyle="", label="particles (final)"),
-        Line2D([], [], color=DATUM_COLOUR, linewidth=2, marker="o", label="datum track / datum"),
     ]
+    if not several:
+        handles.append(
+            Line2D([], [], marker=".", color="#333333", linestyle="", label="particles (final)")
+        )
+    datum = "datum track / datum" + (" (all scenarios)" if several else "")
+    handles += [Line2D([], [], color=DATUM_COLOUR, linewidth=2, marker="o", label=datum)]
     handles += [
         Patch(facecolor="none", edgecolor=colour, linewidth=2, label=label)
         for colour, label in (LEVEL_STYLE[lvl] for lvl in sorted(regions) if lvl in LEVEL_STYLE)

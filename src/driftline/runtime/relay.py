@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaProducer
 from opentelemetry.trace import SpanKind
 
 from driftline.contracts.missions import utcnow
-from driftline.db.models import OutboxRecord
+from driftline.db.repositories import PendingEvent
 from driftline.db.unit_of_work import Database
 from driftline.errors import TransientError
 from driftline.runtime import metrics
@@ -47,7 +47,7 @@ class OutboxRelay:
         settings: Settings,
         database: Database,
         *,
-        batch_size: int = 500,
+        batch_size: int = 1000,
         poll_interval_s: float = 1.0,
         producer_factory: Callable[[], AIOKafkaProducer] | None = None,
     ) -> None:
@@ -85,10 +85,11 @@ class OutboxRelay:
                         await bounded(
                             producer.start(), self._settings.kafka_request_timeout_s, "start"
                         )
-                    sent = await self.publish_batch(producer)
+                    # Cleared before reading, so a NOTIFY that arrives while this round
+                    # publishes starts the next round at once instead of a poll later.
+                    self._wake.clear()
+                    await self.publish_available(producer)
                     backoff = self._settings.retry_backoff_s
-                    if sent == self._batch_size:
-                        continue
                 except (TransientError, OSError, asyncpg.PostgresError) as exc:
                     log.warning("relay.retry", error=str(exc), backoff_s=round(backoff, 2))
                     if producer is not None:
@@ -104,23 +105,53 @@ class OutboxRelay:
             if lock_conn is not None:
                 await lock_conn.close()
 
-    async def publish_batch(self, producer: AIOKafkaProducer) -> int:
-        """Publish the oldest unpublished rows; returns how many were published."""
+    async def publish_available(self, producer: AIOKafkaProducer) -> int:
+        """Publish every unpublished row, oldest first; returns how many.
+
+        Pipelined: batch k+1 is read and handed to the producer while batch k is being
+        acknowledged and marked, so PostgreSQL and Kafka round trips overlap. The
+        producer keeps its sends in order (idempotent, one connection per broker), so
+        rows still reach each partition in id order. Each round starts from the oldest
+        unpublished row again, so a transaction that committed a lower id late is
+        picked up on the next round (as before: it was never skipped, only later).
+        """
+        total = 0
+        after: int | None = None
+        confirming: asyncio.Task[int] | None = None
+        try:
+            while True:
+                async with self._db.unit_of_work() as uow:
+                    rows = await uow.outbox.unpublished(self._batch_size, after=after)
+                if not rows:
+                    break
+                pending = await bounded(
+                    self._send_all(producer, rows), self._settings.kafka_request_timeout_s, "send"
+                )
+                if confirming is not None:
+                    total += await confirming
+                confirming = asyncio.create_task(self._confirm(rows, pending))
+                after = rows[-1].id
+                if len(rows) < self._batch_size:
+                    break
+        finally:
+            if confirming is not None:
+                total += await confirming
+        if total == 0:
+            metrics.OUTBOX_BACKLOG.set(0)
+        return total
+
+    async def _confirm(self, rows: list[PendingEvent], pending: list[asyncio.Future[Any]]) -> int:
+        """Wait until Kafka has every row of a batch (all replicas), then mark them."""
         timeout = self._settings.kafka_request_timeout_s
+        await bounded(asyncio.gather(*pending), timeout, "delivery")
         async with self._db.unit_of_work() as uow:
-            rows = await uow.outbox.next_batch(self._batch_size)
-            if not rows:
-                metrics.OUTBOX_BACKLOG.set(0)
-                return 0
-            pending = [await self._send(producer, row) for row in rows]
-            await bounded(asyncio.gather(*pending), timeout, "delivery")
             await uow.outbox.mark_published([r.id for r in rows], utcnow())
         self.published += len(rows)
         metrics.OUTBOX_PUBLISHED.inc(len(rows))
         log.debug("relay.published", count=len(rows))
         return len(rows)
 
-    async def _send(self, producer: AIOKafkaProducer, row: OutboxRecord) -> asyncio.Future[Any]:
+    async def _send(self, producer: AIOKafkaProducer, row: PendingEvent) -> asyncio.Future[Any]:
         """Hand one row to the producer inside its publish span, which becomes the parent
         of the consumer's span (the row's stored `traceparent` is this span's parent)."""
         with span_from(
@@ -134,10 +165,16 @@ class OutboxRelay:
             send = producer.send(
                 row.topic, row.payload.encode(), key=row.key.encode(), headers=encoded
             )
-            future: asyncio.Future[Any] = await bounded(
-                send, self._settings.kafka_request_timeout_s, "send"
-            )
+            future: asyncio.Future[Any] = await send
             return future
+
+    async def _send_all(
+        self, producer: AIOKafkaProducer, rows: list[PendingEvent]
+    ) -> list[asyncio.Future[Any]]:
+        """Hand a batch to the producer, in order, bounded as a whole: a send waits only
+        when the producer's buffer is full or a topic's metadata is missing, and one
+        deadline per batch keeps each send off the event loop's queue."""
+        return [await self._send(producer, row) for row in rows]
 
     async def _hold_leadership(self, stop: asyncio.Event) -> asyncpg.Connection | None:
         """Take the relay advisory lock (waiting as standby) and listen for NOTIFY."""
@@ -159,7 +196,6 @@ class OutboxRelay:
         self._wake.set()
 
     async def _wait_for_work(self, stop: asyncio.Event) -> None:
-        self._wake.clear()
         stop_wait = asyncio.ensure_future(stop.wait())
         wake_wait = asyncio.ensure_future(self._wake.wait())
         try:

@@ -81,9 +81,11 @@ class StageRunner:
         self.group = consumer_group(settings.topic_prefix, stage.name)
         self.input_topic = topic(settings.topic_prefix, stage.consumes.topic)
         self._dead_letters = DeadLetterPublisher(settings, stage=stage.name, group=self.group)
+        effects = stage.effects or ExactlyOnce
+        self._effects = effects(stage.name, self.group, database, stage.bind(dependencies))
         self._records = RecordHandler(
             stage,
-            ExactlyOnce(stage.name, self.group, database, stage.bind(dependencies)),
+            self._effects,
             self._dead_letters,
             ExponentialRetry.from_settings(settings),
             OutageBudget(settings.outage_budget_s, settings.outage_poll_max_s),
@@ -118,6 +120,7 @@ class StageRunner:
                 consumer.resume(*resume)
             await self._finish(list(self._tasks.values()), self._drain_timeout_s)
         finally:
+            await self._effects.close()
             await self._commit_finished()
             timeout = self._settings.kafka_request_timeout_s
             with contextlib.suppress(Exception):

@@ -13,13 +13,17 @@ import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from driftline.contracts.envelope import Envelope
 from driftline.contracts.events import EventData
 from driftline.contracts.missions import MissionStatus
 from driftline.contracts.results import MissionResult
 from driftline.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from driftline.db.unit_of_work import Database
+    from driftline.runtime.apply import ExactlyOnce
 
 E = TypeVar("E", bound=EventData)
 
@@ -37,6 +41,9 @@ class StageOutcome:
 
 StageFunction = Callable[..., Awaitable[StageOutcome]]
 BoundStage = Callable[[Envelope[Any]], Awaitable[StageOutcome]]
+#: Builds a stage's exactly-once effects from (stage name, consumer group, database,
+#: bound stage function); `ExactlyOnce` (the mission pipeline's) unless a stage names its own.
+EffectsFactory = Callable[[str, str, "Database", BoundStage], "ExactlyOnce"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,10 @@ class Stage(Generic[E]):
     name: str
     consumes: type[E]
     run: StageFunction
+    #: A stage working beside the mission pipeline (search planning, on completed
+    #: missions) applies its outcomes with its own subclass of `ExactlyOnce`: the same
+    #: guarantee (claim, effect and emitted events in one transaction), other rows.
+    effects: EffectsFactory | None = None
 
     @property
     def dependencies(self) -> tuple[str, ...]:

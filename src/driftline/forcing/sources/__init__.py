@@ -13,11 +13,12 @@ from driftline.forcing.model import SourceConfig
 from driftline.forcing.sources.base import ForcingSource
 from driftline.forcing.sources.constant import ConstantSource
 from driftline.forcing.sources.copernicus import CopernicusMarineSource
+from driftline.forcing.sources.grib import GribSource
 from driftline.forcing.sources.netcdf import NetcdfSource
 
 #: Every kind the catalog file may name, by its `kind` string.
 SOURCE_KINDS: dict[str, type[ForcingSource]] = {
-    cls.kind: cls for cls in (NetcdfSource, CopernicusMarineSource, ConstantSource)
+    cls.kind: cls for cls in (NetcdfSource, GribSource, CopernicusMarineSource, ConstantSource)
 }
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "ConstantSource",
     "CopernicusMarineSource",
     "ForcingSource",
+    "GribSource",
     "NetcdfSource",
     "build_source",
 ]

@@ -77,3 +77,18 @@ class ForcingSource(ABC):
         `cf.label_output`). Implementations that read NetCDF hold `NETCDF_LOCK`: this
         runs in worker threads.
         """
+
+
+class PathSource(ForcingSource):
+    """A kind read from the config's `path` (a file, a glob or a URL), which it requires."""
+
+    def check(self) -> None:
+        if not self.config.path:
+            raise self.invalid(f"{self.kind} needs a path")
+
+    @property
+    def resolved(self) -> str:
+        """`location`, never None once `check` has passed."""
+        location = self.location
+        assert location is not None  # guaranteed by check()
+        return location

@@ -1,4 +1,9 @@
-"""The `netcdf` kind: CF data in a file, a glob of files, an s3:// key or an HTTP/OPeNDAP URL.
+"""The `netcdf` kind: CF data in a file, a glob of files, an s3:// key or an OPeNDAP URL.
+
+OPeNDAP / THREDDS URLs (`http(s)://…/dodsC/…`) are opened lazily by xarray through
+netCDF-C's DAP client: opening reads the metadata and the coordinate axes, and the cut
+(`gridded.cut`) selects the mission's box and window before loading, so only that
+hyperslab crosses the wire (measured in tests/integration/test_forcing_opendap.py).
 
 Coverage is read once per file and cached until the file changes. Every read holds
 `NETCDF_LOCK`: xarray opens lazily, so the lock spans from opening to the last `.values`
@@ -12,49 +17,47 @@ import os
 from datetime import datetime
 from functools import lru_cache
 
-import numpy as np
 import xarray as xr
 
-from driftline.errors import ForcingGap, ForcingUnavailable
-from driftline.forcing.cf import (
-    OUTPUT_NAMES,
-    component_names,
-    coordinate_names,
-    from_datetime64,
-    label_output,
-    to_datetime64,
-)
+from driftline.errors import ForcingUnavailable
+from driftline.forcing.gridded import coverage_of, cut
 from driftline.forcing.model import BBox, Coverage
-from driftline.forcing.sources.base import ForcingSource
+from driftline.forcing.sources.base import PathSource
 from driftline.netcdf_io import NETCDF_LOCK
 
 
-class NetcdfSource(ForcingSource):
+class NetcdfSource(PathSource):
     """Gridded CF forcing Driftline can open itself."""
 
     kind = "netcdf"
-
-    def check(self) -> None:
-        if not self.config.path:
-            raise self.invalid("netcdf needs a path")
-
-    @property
-    def resolved(self) -> str:
-        """`location`, never None once `check` has passed."""
-        location = self.location
-        assert location is not None  # guaranteed by check()
-        return location
 
     def coverage(self) -> Coverage:
         return coverage(self.resolved)
 
     def subset(self, variable: str, box: BBox, start: datetime, end: datetime) -> xr.Dataset:
-        with NETCDF_LOCK, open_forcing(self.resolved) as ds:
-            return _cut(ds, self, variable, box, start, end)
+        try:
+            with NETCDF_LOCK, open_forcing(self.resolved) as ds:
+                return cut(
+                    ds,
+                    source=self.name,
+                    variable=variable,
+                    variable_map=self.config.variable_map,
+                    box=box,
+                    start=start,
+                    end=end,
+                )
+        except (OSError, RuntimeError) as exc:
+            # A server that drops mid-transfer: worth retrying, like one that is down.
+            raise ForcingUnavailable(f"source {self.name}: reading failed: {exc}") from exc
+
+
+def is_remote(location: str) -> bool:
+    """An OPeNDAP / HTTP URL (read through netCDF-C's DAP client)."""
+    return location.startswith(("http://", "https://", "dap2://", "dap4://"))
 
 
 def open_forcing(location: str) -> xr.Dataset:
-    """Open a CF file, glob, s3:// key or URL; unreachable → ForcingUnavailable.
+    """Open a CF file, glob, s3:// key or OPeNDAP URL; unreachable → ForcingUnavailable.
 
     Callers hold `NETCDF_LOCK` until they are done with the (lazy) dataset.
     """
@@ -66,6 +69,9 @@ def open_forcing(location: str) -> xr.Dataset:
                 client_kwargs={"endpoint_url": os.environ.get("DRIFTLINE_S3_ENDPOINT_URL")}
             )
             return xr.open_dataset(fs.open(location), engine="h5netcdf")
+        if is_remote(location):
+            # netCDF4 engine: its DAP client sends each selection as a constraint expression.
+            return xr.open_dataset(location, engine="netcdf4")
         if any(ch in location for ch in "*?[") and "://" not in location:
             files = sorted(glob.glob(location))
             if not files:
@@ -74,7 +80,7 @@ def open_forcing(location: str) -> xr.Dataset:
         return xr.open_dataset(location)
     except ForcingUnavailable:
         raise
-    except (OSError, ValueError, ImportError) as exc:
+    except (OSError, ValueError, RuntimeError, ImportError) as exc:
         raise ForcingUnavailable(f"cannot open forcing {location}: {exc}") from exc
 
 
@@ -96,47 +102,4 @@ def clear_coverage_cache() -> None:
 @lru_cache(maxsize=256)
 def _coverage_cached(location: str, stamp: float) -> Coverage:
     with NETCDF_LOCK, open_forcing(location) as ds:
-        t, la, lo = coordinate_names(ds)
-        times = ds[t].values
-        lats = np.asarray(ds[la].values)
-        lons = np.asarray(ds[lo].values)
-    resolution = float(np.abs(np.diff(lats[:2]))[0]) if lats.size > 1 else 1.0
-    return Coverage(
-        area=BBox(float(lons.min()), float(lats.min()), float(lons.max()), float(lats.max())),
-        start=from_datetime64(times.min()),
-        end=from_datetime64(times.max()),
-        resolution_deg=resolution,
-    )
-
-
-def _cut(
-    ds: xr.Dataset,
-    source: NetcdfSource,
-    variable: str,
-    box: BBox,
-    start: datetime,
-    end: datetime,
-) -> xr.Dataset:
-    """The (east, north) pair of `variable` over `box`, with a time step either side."""
-    t, la, lo = coordinate_names(ds)
-    names = component_names(ds, variable, source.config.variable_map)
-    if names is None:
-        raise ForcingGap(f"source '{source.name}' has no {variable} variables")
-    times = ds[t].values
-    # One step at or before `start` and one at or after `end`, so readers can interpolate.
-    first = max(int(np.searchsorted(times, to_datetime64(start), side="right")) - 1, 0)
-    last = min(int(np.searchsorted(times, to_datetime64(end), side="left")), len(times) - 1)
-    lats = ds[la].values
-    # Latitude may run north to south; `sel` slices must follow the file's order.
-    lat_slice = (
-        slice(box.lat_min, box.lat_max) if lats[0] < lats[-1] else slice(box.lat_max, box.lat_min)
-    )
-    cut = (
-        ds[list(names)]
-        .isel({t: slice(first, last + 1)})
-        .sel({la: lat_slice, lo: slice(box.lon_min, box.lon_max)})
-    )
-    u_name, v_name = OUTPUT_NAMES[variable]
-    cut = cut.rename({names[0]: u_name, names[1]: v_name, t: "time", la: "lat", lo: "lon"})
-    label_output(cut, variable, f"driftline subset of {source.name}")
-    return cut.load()
+        return coverage_of(ds)
