@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import json
 import uuid
@@ -24,7 +23,7 @@ from driftline.contracts.missions import (
     MissionStatus,
     utcnow,
 )
-from driftline.db.models import Mission, MissionStatusChange
+from driftline.db.models import IdempotencyKey, Mission, MissionStatusChange
 from driftline.db.unit_of_work import Database, UnitOfWork
 from driftline.errors import (
     IdempotencyConflict,
@@ -34,9 +33,6 @@ from driftline.errors import (
 )
 from driftline.settings import Settings
 from driftline.webhooks import check_callback_url
-
-#: An in-flight idempotency claim older than this is taken over (its request died).
-IN_FLIGHT_EXPIRY = timedelta(minutes=2)
 
 #: Checks a callback URL before a mission is accepted; raises InvalidMission to refuse it.
 CallbackCheck = Callable[[str], Awaitable[None]]
@@ -136,44 +132,35 @@ async def submit_mission(
     base_url: str,
     idempotency_key: str | None,
 ) -> Submitted:
-    """Store the mission and its `requested` event in one transaction; honour Idempotency-Key."""
+    """The mission, its `requested` event, its first status and the key's answer: one
+    transaction.
+
+    The key's row is written first, already holding the answer, under a lock that lives
+    as long as the transaction: a second request with the same key meanwhile is told
+    "in flight" (409), one after the commit gets the same answer, and an API process
+    killed mid-request leaves nothing behind (the retry files the mission at once).
+    """
     fingerprint = request_fingerprint(body)
-    if idempotency_key is not None:
-        replay = await _claim_idempotency_key(db, tenant, idempotency_key, fingerprint)
-        if replay is not None:
-            return Submitted(accepted=replay, replayed=True)
-    try:
-        accepted = await _store_mission(
-            db,
-            tenant=tenant,
-            body=body,
-            traceparent=traceparent,
-            base_url=base_url,
-            idempotency_key=idempotency_key,
-        )
-    except Exception:
-        if idempotency_key is not None:
-            await _release_claim(db, tenant, idempotency_key)
-        raise
-    return Submitted(accepted=accepted, replayed=False)
-
-
-async def _store_mission(
-    db: Database,
-    *,
-    tenant: str,
-    body: MissionCreate,
-    traceparent: str,
-    base_url: str,
-    idempotency_key: str | None,
-) -> MissionAccepted:
-    """The mission, its `requested` event, its first status and the key's answer: one commit."""
     mission_id = uuid.uuid4()
     now = utcnow()
     accepted = MissionAccepted(
         id=mission_id, status=MissionStatus.ACCEPTED, links=mission_links(base_url, mission_id)
     )
     async with db.unit_of_work() as uow:
+        if idempotency_key is not None:
+            answered = await uow.idempotency.claim(
+                tenant,
+                idempotency_key,
+                fingerprint,
+                mission_id=mission_id,
+                status=202,
+                body=accepted.model_dump(mode="json"),
+            )
+            if not answered:
+                first = await uow.idempotency.get(tenant, idempotency_key)
+                return Submitted(
+                    accepted=_replay(first, idempotency_key, fingerprint), replayed=True
+                )
         mission = Mission(
             id=mission_id,
             tenant=tenant,
@@ -196,42 +183,16 @@ async def _store_mission(
         await uow.change_status(
             mission, MissionStatus.ACCEPTED, stage="api", cause=None, traceparent=traceparent
         )
-        if idempotency_key is not None:
-            await uow.idempotency.complete(
-                tenant,
-                idempotency_key,
-                mission_id=mission_id,
-                status=202,
-                body=accepted.model_dump(mode="json"),
-            )
-    return accepted
+    return Submitted(accepted=accepted, replayed=False)
 
 
-async def _release_claim(db: Database, tenant: str, key: str) -> None:
-    """Only final answers are kept: a failed request frees its key for the retry.
-
-    Best effort: if PostgreSQL is what failed, the claim expires after IN_FLIGHT_EXPIRY.
-    """
-    with contextlib.suppress(Exception):
-        async with db.unit_of_work() as uow:
-            await uow.idempotency.release(tenant, key)
-
-
-async def _claim_idempotency_key(
-    db: Database, tenant: str, key: str, fingerprint: str
-) -> MissionAccepted | None:
-    """Claim `key` for this request, or return the first answer given under it."""
-    async with db.unit_of_work() as uow:
-        await uow.idempotency.drop_stale_claim(tenant, key, utcnow() - IN_FLIGHT_EXPIRY)
-        if await uow.idempotency.claim(tenant, key, fingerprint):
-            return None
-        existing = await uow.idempotency.get(tenant, key)
-    assert existing is not None
-    if existing.request_hash != fingerprint:
+def _replay(first: IdempotencyKey | None, key: str, fingerprint: str) -> MissionAccepted:
+    """The answer given to the first request with `key`, if this one is the same request."""
+    if first is None or first.response_body is None:
+        raise IdempotencyConflict(key)  # pruned between the insert and the read: retry
+    if first.request_hash != fingerprint:
         raise IdempotencyMismatch(key)
-    if existing.state != "done" or existing.response_body is None:
-        raise IdempotencyConflict(key)
-    return MissionAccepted.model_validate(existing.response_body)
+    return MissionAccepted.model_validate(first.response_body)
 
 
 def to_public(mission: Mission, base_url: str) -> MissionPublic:

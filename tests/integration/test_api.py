@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -74,16 +76,45 @@ async def test_idempotency_key_same_body_same_mission_other_body_422(api: Api) -
     assert count == 1
 
 
-async def test_same_key_while_in_flight_is_409(api: Api) -> None:
+async def test_same_key_while_in_flight_is_409_and_a_dead_request_frees_it(api: Api) -> None:
+    import uuid
+
     from driftline.contracts.missions import MissionCreate
-    from driftline.missions import _claim_idempotency_key, request_fingerprint
+    from driftline.missions import request_fingerprint
 
     body = mission_body()
     fingerprint = request_fingerprint(MissionCreate.model_validate(body))
-    # A first request holding the key, not finished yet.
-    assert await _claim_idempotency_key(api.database, "alpha", "k-busy", fingerprint) is None
-    response = await api.post("alpha", body, **{"Idempotency-Key": "k-busy"})
-    assert response.status_code == 409
+
+    class Crashed(Exception):
+        pass
+
+    with contextlib.suppress(Crashed):
+        # A first request holding the key, not finished yet: its transaction is open.
+        async with api.database.unit_of_work() as uow:
+            assert await uow.idempotency.claim(
+                "alpha", "k-busy", fingerprint, mission_id=uuid.uuid4(), status=202, body={}
+            )
+            response = await api.post("alpha", body, **{"Idempotency-Key": "k-busy"})
+            assert response.status_code == 409
+            assert response.json()["type"].endswith("idempotency-key-in-use")
+            raise Crashed  # the first request dies: its transaction rolls back
+    retried = await api.post("alpha", body, **{"Idempotency-Key": "k-busy"})
+    assert retried.status_code == 202, "nothing of the dead request is left to wait out"
+    assert retried.headers.get("Idempotent-Replayed") is None
+    again = await api.post("alpha", body, **{"Idempotency-Key": "k-busy"})
+    assert again.json()["id"] == retried.json()["id"]
+
+
+async def test_concurrent_same_key_files_one_mission(api: Api) -> None:
+    body = mission_body()
+    answers = await asyncio.gather(
+        *(api.post("alpha", body, **{"Idempotency-Key": "k-race"}) for _ in range(8))
+    )
+    accepted = [a for a in answers if a.status_code == 202]
+    assert accepted and {a.status_code for a in answers} <= {202, 409}
+    assert len({a.json()["id"] for a in accepted}) == 1
+    async with api.database.unit_of_work() as uow:
+        assert await uow.missions.count() == 1
 
 
 async def test_other_tenant_sees_404_and_no_key_401(api: Api) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Sequence
 
 import pytest
@@ -90,3 +91,56 @@ async def test_a_cancelled_caller_is_skipped() -> None:
     gone.cancel()
     assert await kept == 20 and await busy == 0
     assert recorder.flushes == [[0], [2]]
+
+
+async def test_the_flush_does_not_run_in_a_callers_context() -> None:
+    marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker", default="none")
+    seen: list[str] = []
+
+    async def flush(items: Sequence[int]) -> list[int | BaseException]:
+        seen.append(marker.get())  # e.g. one mission's log fields on every record's log
+        return list(items)
+
+    batcher: Batcher[int, int] = Batcher(flush)
+
+    async def caller(i: int) -> int:
+        marker.set(f"caller {i}")
+        return await batcher.submit(i)
+
+    assert await asyncio.gather(*(caller(i) for i in range(3))) == [0, 1, 2]
+    assert seen == ["none"]
+
+
+async def test_callers_are_released_when_the_flush_is_cancelled() -> None:
+    started = asyncio.Event()
+
+    async def flush(items: Sequence[int]) -> list[int | BaseException]:
+        started.set()
+        await asyncio.sleep(3600)
+        return list(items)
+
+    batcher: Batcher[int, int] = Batcher(flush)
+    waiting = [asyncio.create_task(batcher.submit(i)) for i in range(3)]
+    await started.wait()
+    late = asyncio.create_task(batcher.submit(9))  # queued behind the stuck flush
+    await asyncio.sleep(0)
+    assert batcher._task is not None
+    batcher._task.cancel()
+    done = await asyncio.wait_for(asyncio.gather(*waiting, late, return_exceptions=True), 2)
+    assert all(isinstance(r, asyncio.CancelledError) for r in done)
+
+
+async def test_close_waits_for_the_batch_in_flight_but_not_forever() -> None:
+    recorder = Recorder(delay_s=0.05)
+    batcher: Batcher[int, int] = Batcher(recorder.flush)
+    quick = asyncio.create_task(batcher.submit(1))
+    await asyncio.sleep(0.01)
+    await batcher.close(timeout_s=5)
+    assert quick.done() and quick.result() == 10
+
+    stuck: Batcher[int, int] = Batcher(Recorder(delay_s=3600).flush)
+    caller = asyncio.create_task(stuck.submit(1))
+    await asyncio.sleep(0.01)
+    await asyncio.wait_for(stuck.close(timeout_s=0.1), 2)
+    with pytest.raises(asyncio.CancelledError):
+        await caller

@@ -84,7 +84,7 @@ async def admit(services: ApiServices, method: str, headers: Headers) -> Admissi
     if token is None:
         return _unauthorized("missing API key: send Authorization: Bearer <key>")
     try:
-        async with services.database.unit_of_work() as uow:
+        async with services.database.reads() as uow:  # one statement, no transaction
             caller = await authenticate(uow, token)
     except TransientError:
         return unavailable("the key store is unavailable; nothing was done, retry shortly")

@@ -80,7 +80,7 @@ class EventStreamResponse(StreamingResponse):
 
 async def owned_mission(mission_id: uuid.UUID, tenant: TenantDep, services: ServicesDep) -> Mission:
     """The caller's mission; another tenant's id answers 404 exactly like a missing one."""
-    async with services.database.unit_of_work() as uow:
+    async with services.database.reads() as uow:
         mission = await uow.missions.owned(tenant, mission_id)
     if mission is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)

@@ -139,7 +139,7 @@ class IdempotencyKey(Base):
     tenant: Mapped[str] = mapped_column(String(100), primary_key=True)
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     request_hash: Mapped[str] = mapped_column(String(64))
-    state: Mapped[str] = mapped_column(String(16))  # in_flight | done
+    state: Mapped[str] = mapped_column(String(16))  # done (rows are written with their answer)
     response_status: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     mission_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))

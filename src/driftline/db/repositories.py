@@ -18,7 +18,6 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
-    delete,
     func,
     or_,
     select,
@@ -45,6 +44,7 @@ from driftline.db.models import (
     WebhookAttempt,
     WebhookDelivery,
 )
+from driftline.errors import IdempotencyConflict
 
 #: The tables the bulk statements write (Core: no ORM objects on the hot path).
 _MISSIONS = cast(Table, Mission.__table__)
@@ -308,8 +308,10 @@ class ProcessedEventRepository(_Repository):
     async def claim_many(
         self, consumer_group: str, event_ids: Iterable[uuid.UUID]
     ) -> set[uuid.UUID]:
-        """Claim several event ids in one statement; returns those newly claimed."""
-        ids = list(dict.fromkeys(event_ids))
+        """Claim several event ids in one statement; returns those newly claimed. Sorted,
+        so two transactions claiming overlapping sets wait for each other in the same
+        order instead of deadlocking."""
+        ids = sorted(set(event_ids))
         if not ids:
             return set()
         stmt = (
@@ -345,22 +347,34 @@ class ProcessedEventRepository(_Repository):
 class IdempotencyRepository(_Repository):
     """First answers given under an Idempotency-Key, per tenant."""
 
-    async def drop_stale_claim(self, tenant: str, key: str, older_than: datetime) -> None:
-        """An in-flight claim whose request died long ago is released."""
-        await self._session.execute(
-            delete(IdempotencyKey).where(
-                IdempotencyKey.tenant == tenant,
-                IdempotencyKey.key == key,
-                IdempotencyKey.state == "in_flight",
-                IdempotencyKey.created_at < older_than,
-            )
-        )
-
-    async def claim(self, tenant: str, key: str, request_hash: str) -> bool:
-        """Claim `key` for a request in flight; False if someone holds or answered it."""
+    async def claim(
+        self,
+        tenant: str,
+        key: str,
+        request_hash: str,
+        *,
+        mission_id: uuid.UUID,
+        status: int,
+        body: dict[str, Any],
+    ) -> bool:
+        """Record `key`'s answer (committed with the mission); False if it was answered
+        already. While another transaction holds the key (its request is in flight) this
+        raises IdempotencyConflict: the transaction-scoped advisory lock says so without
+        waiting, and goes with that transaction however it ends, a crash included."""
+        lock = select(func.pg_try_advisory_xact_lock(func.hashtextextended(f"{tenant}/{key}", 0)))
+        if not (await self._session.execute(lock)).scalar_one():
+            raise IdempotencyConflict(key)
         stmt = (
             insert(_IDEMPOTENCY_KEYS)
-            .values(tenant=tenant, key=key, request_hash=request_hash, state="in_flight")
+            .values(
+                tenant=tenant,
+                key=key,
+                request_hash=request_hash,
+                state="done",
+                mission_id=mission_id,
+                response_status=status,
+                response_body=body,
+            )
             .on_conflict_do_nothing()
             .returning(_IDEMPOTENCY_KEYS.c.key)
         )
@@ -368,25 +382,6 @@ class IdempotencyRepository(_Repository):
 
     async def get(self, tenant: str, key: str) -> IdempotencyKey | None:
         return await self._session.get(IdempotencyKey, (tenant, key))
-
-    async def complete(
-        self, tenant: str, key: str, *, mission_id: uuid.UUID, status: int, body: dict[str, Any]
-    ) -> None:
-        await self._session.execute(
-            update(_IDEMPOTENCY_KEYS)  # Core: no ORM bulk-update bookkeeping per POST
-            .where(_IDEMPOTENCY_KEYS.c.tenant == tenant, _IDEMPOTENCY_KEYS.c.key == key)
-            .values(state="done", mission_id=mission_id, response_status=status, response_body=body)
-        )
-
-    async def release(self, tenant: str, key: str) -> None:
-        """Drop an in-flight claim whose request failed; a final answer is never dropped."""
-        await self._session.execute(
-            delete(IdempotencyKey).where(
-                IdempotencyKey.tenant == tenant,
-                IdempotencyKey.key == key,
-                IdempotencyKey.state == "in_flight",
-            )
-        )
 
 
 class TenantRepository(_Repository):

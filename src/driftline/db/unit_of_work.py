@@ -326,10 +326,18 @@ class Database:
     def __init__(self, settings: Settings) -> None:
         self.engine = create_engine(settings)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._read_sessions = async_sessionmaker(autocommit, expire_on_commit=False)
         self._prefix = settings.topic_prefix
 
     def unit_of_work(self) -> UnitOfWork:
         return UnitOfWork(self.sessions, self._prefix)
+
+    def reads(self) -> UnitOfWork:
+        """A unit of work for one read (an API key, a mission): no BEGIN and COMMIT
+        round trips around it; each statement sees what was committed when it ran.
+        Never for writes (they would not be atomic)."""
+        return UnitOfWork(self._read_sessions, self._prefix)
 
     async def close(self) -> None:
         await self.engine.dispose()

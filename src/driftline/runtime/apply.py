@@ -74,9 +74,11 @@ class ExactlyOnce:
         with span(f"{self._stage} commit", emitted=len(outcome.emits)):
             await self._commits.submit(Committed(envelope, outcome, active_traceparent() or ""))
 
-    async def close(self) -> None:
-        await self._checks.close()
-        await self._commits.close()
+    async def close(self, timeout_s: float = 10.0) -> None:
+        """Let the check and commit in flight finish (bounded: a batch cut short rolls
+        back, and its records, never acknowledged, are redelivered)."""
+        await self._checks.close(timeout_s)
+        await self._commits.close(timeout_s)
 
     @property
     def transactions(self) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -38,7 +39,8 @@ class Batcher(Generic[T, R]):
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._drain())
+            # A context of its own: not the first caller's span or log fields.
+            self._task = asyncio.create_task(self._drain(), context=contextvars.Context())
         return await future
 
     async def _drain(self) -> None:
@@ -54,6 +56,11 @@ class Batcher(Generic[T, R]):
                 results: Sequence[R | BaseException] = await self._flush([i for i, _ in live])
             except Exception as exc:  # flush answers per item; this is its own failure
                 results = [exc] * len(live)
+            except BaseException:  # cancelled (shutdown): no caller may wait forever
+                for _item, future in live + self._queue:
+                    future.cancel()
+                self._queue.clear()
+                raise
             for (_item, future), result in zip(live, results, strict=True):
                 if future.done():  # its caller was cancelled meanwhile
                     continue
@@ -62,8 +69,10 @@ class Batcher(Generic[T, R]):
                 else:
                     future.set_result(result)
 
-    async def close(self) -> None:
-        """Wait for the batch in flight (its callers are gone; its effects are not)."""
+    async def close(self, timeout_s: float = 10.0) -> None:
+        """Let the batch in flight finish (its callers may be gone; its effects are not),
+        at most `timeout_s`: then it is cancelled, and rolls back (nothing acknowledged,
+        so its records are redelivered)."""
         if self._task is not None:
             with contextlib.suppress(Exception, asyncio.CancelledError):
-                await self._task
+                await asyncio.wait_for(self._task, timeout_s)

@@ -18,6 +18,7 @@ from typing import Protocol
 import structlog
 
 from driftline.errors import SimulationPoolBroken
+from driftline.landmask import share_with_opendrift
 from driftline.runtime.lifecycle import die_with_parent
 from driftline.simulation.leeway import SimulationOutcome, SimulationRequest, run_leeway, warm_up
 
@@ -46,6 +47,9 @@ def _init_worker(parent_pid: int, work_dir: Path | None) -> None:
     die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # Before OpenDrift is imported: its landmask is then the machine's shared mapping
+    # (tens of MB per process) instead of two private 1.1 GB copies.
+    share_with_opendrift()
     warm_up(work_dir)
 
 
