@@ -106,6 +106,7 @@ class Fault:
     not_ready: dict[str, str] = field(default_factory=dict)  # process -> failing checks
     log_marks: dict[str, int] = field(default_factory=dict)
     warnings: Counter[str] = field(default_factory=Counter)
+    slowed: list[float] = field(default_factory=list)  # e2e of missions it made slow
 
 
 @dataclass
@@ -492,17 +493,21 @@ class ChaosRun:
     async def observe_outage(self, fault: Fault, after_s: float) -> None:
         """What an operator would see `after_s` into the outage: every process's /readyz."""
         await asyncio.sleep(after_s)
+
+        async def probe(http: httpx.AsyncClient, name: str) -> None:
+            try:
+                response = await http.get(self.readyz_url(name))
+            except httpx.HTTPError as exc:
+                fault.not_ready[name] = f"no answer ({type(exc).__name__})"
+                return
+            if response.status_code != 200:
+                checks = response.json().get("checks", {})
+                failing = ",".join(c for c, ok in checks.items() if not ok)
+                fault.not_ready[name] = f"{response.status_code} ({failing})"
+
+        # All at once: looking must not delay the restart (a probe may take its timeout).
         async with httpx.AsyncClient(timeout=4) as http:
-            for name in self.processes:
-                try:
-                    response = await http.get(self.readyz_url(name))
-                except httpx.HTTPError as exc:
-                    fault.not_ready[name] = f"no answer ({type(exc).__name__})"
-                    continue
-                if response.status_code != 200:
-                    checks = response.json().get("checks", {})
-                    failing = ",".join(c for c, ok in checks.items() if not ok)
-                    fault.not_ready[name] = f"{response.status_code} ({failing})"
+            await asyncio.gather(*(probe(http, name) for name in self.processes))
 
     def collect_log_warnings(self) -> None:
         """Warnings and errors each process logged from one fault's kill to the next's."""
@@ -554,6 +559,7 @@ class ChaosRun:
         durations = []
         first_fault = min((f.at for f in self.faults), default=float("inf"))
         before_faults = []  # the fault-free baseline of the same run
+        lifetimes: list[tuple[float, float]] = []
         for submission in self.submissions:
             if submission.mission_id is None:
                 report.not_accepted += 1
@@ -571,6 +577,7 @@ class ChaosRun:
                 report.completed += 1
                 done = min(f.at for f in finals)
                 durations.append(done - submission.first_attempt)
+                lifetimes.append((submission.first_attempt, done))
                 if done < first_fault:
                     before_faults.append(done - submission.first_attempt)
             elif row["status"] == "failed":
@@ -585,6 +592,10 @@ class ChaosRun:
             report.p95_s = _percentile(durations, 0.95)
         if before_faults:
             report.fault_free_p95_s = _percentile(before_faults, 0.95)
+            slow = 3 * report.fault_free_p95_s
+            for fault in self.faults:  # missions in flight at the kill that took > 3x
+                hit = [end - start for start, end in lifetimes if start <= fault.at <= end]
+                fault.slowed = sorted(d for d in hit if d > slow)
 
     def leaked_folders(self) -> list[str]:
         """What the stopped workers left in the work folder (nothing, if all is well)."""
@@ -697,13 +708,24 @@ def print_report(report: Report) -> None:
     wide = Console(width=220)
     wide.print(table)
     faults = Table(
-        "fault", "victim", "down", "/readyz not 200 meanwhile", "warnings logged (top 4)"
+        "fault",
+        "victim",
+        "down",
+        "missions slowed > 3x (slowest)",
+        "/readyz not 200 meanwhile",
+        "warnings logged (top 4)",
     )
     for fault in report.faults:
         warnings = "; ".join(f"{e} x{n}" for e, n in fault.warnings.most_common(4))
-        not_ready = "; ".join(f"{n}: {why}" for n, why in fault.not_ready.items())
+        not_ready = "; ".join(f"{n}: {why}" for n, why in sorted(fault.not_ready.items()))
+        slowed = f"{len(fault.slowed)} ({fault.slowed[-1]:.1f} s)" if fault.slowed else "0"
         faults.add_row(
-            fault.kind, fault.victim, f"{fault.restarted_at - fault.at:.1f} s", not_ready, warnings
+            fault.kind,
+            fault.victim,
+            f"{fault.restarted_at - fault.at:.1f} s",
+            slowed,
+            not_ready,
+            warnings,
         )
     wide.print(faults)
     for line in report.orphans + report.leaked_folders:
