@@ -21,6 +21,7 @@ from driftline.api.problems import (
     TOO_MANY_STREAMS,
     ApiProblem,
     FieldError,
+    accepted_responses,
     problem_responses,
 )
 from driftline.api.streams import parse_last_event_id, status_events
@@ -95,11 +96,7 @@ OwnedMission = Annotated[Mission, Depends(owned_mission)]
     status_code=status.HTTP_202_ACCEPTED,
     response_model=MissionAccepted,
     responses={
-        202: {
-            "headers": {
-                "Location": {"description": "The mission's URL.", "schema": {"type": "string"}}
-            }
-        },
+        **accepted_responses("mission"),
         **problem_responses(*GUARDED, 409, 415, 422),
     },
 )

@@ -9,7 +9,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, HTTPException, Response, status
 
 from driftline.api.deps import ServicesDep, TenantDep
-from driftline.api.problems import MISSION_NOT_COMPLETED, ApiProblem, problem_responses
+from driftline.api.problems import (
+    MISSION_NOT_COMPLETED,
+    ApiProblem,
+    accepted_responses,
+    problem_responses,
+)
 from driftline.contracts.envelope import active_traceparent, child_traceparent
 from driftline.contracts.plans import (
     PlanAccepted,
@@ -57,11 +62,7 @@ def _not_ready(exc: MissionNotReady) -> ApiProblem:
     status_code=status.HTTP_202_ACCEPTED,
     response_model=PlanAccepted,
     responses={
-        202: {
-            "headers": {
-                "Location": {"description": "The plan's URL.", "schema": {"type": "string"}}
-            }
-        },
+        **accepted_responses("plan"),
         **problem_responses(*MISSION_SCOPED, 409, 415),
     },
 )

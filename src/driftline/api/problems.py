@@ -249,6 +249,12 @@ _HEADERS: dict[int, dict[str, Any]] = {
 }
 
 
+def accepted_responses(what: str) -> dict[int | str, dict[str, Any]]:
+    """`responses=` entry of a 202 whose `Location` header points at the new `what`."""
+    location = {"description": f"The {what}'s URL.", "schema": {"type": "string"}}
+    return {202: {"headers": {"Location": location}}}
+
+
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """`responses=` entries documenting each status as problem details."""
     documented: dict[int | str, dict[str, Any]] = {}
