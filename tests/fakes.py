@@ -7,13 +7,14 @@ behaviour rather than on internals.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from driftline.contracts.events import MissionCompletedV1
+from driftline.contracts.events import MissionCompletedV1, SimulationCompletedV1
 from driftline.forcing.catalog import ChosenSource
 from driftline.forcing.plan import ForcingPlan
 from driftline.forcing.store import subset_key
@@ -113,3 +114,14 @@ def write_particles(path: Path, n: int = 1000, seed: int = 3, stranded: int = 10
         coords={"trajectory": np.arange(n), "time": times},
     )
     ds.to_netcdf(path)
+
+
+@dataclass
+class FakeShards:
+    """A shard ledger in memory: what the simulate stage would have recorded."""
+
+    recorded: list[SimulationCompletedV1] = field(default_factory=list)
+
+    async def simulated(self, mission_id: uuid.UUID) -> list[SimulationCompletedV1]:
+        found = [c for c in self.recorded if c.mission_id == mission_id and c.shard]
+        return sorted(found, key=lambda c: c.shard.index if c.shard else 0)

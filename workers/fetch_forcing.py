@@ -2,7 +2,9 @@
 
 Where the preferred source does not cover everything, its fallbacks are subset too.
 
-Subsets are shared by every mission that needs the same one (`forcing.store`).
+Subsets are shared by every mission that needs the same one (`forcing.store`). A mission
+with more particles than the shard size leaves as several `forcing.ready` records, one
+per shard, spread over the simulate workers (`simulation.shards`).
 """
 
 from __future__ import annotations
@@ -14,10 +16,16 @@ from driftline.forcing.catalog import Catalog
 from driftline.forcing.plan import plan_forcing
 from driftline.forcing.store import ForcingSubsets
 from driftline.runtime.stage import Stage, StageOutcome
+from driftline.settings import Settings
+from driftline.simulation.shards import plan_shards
 
 
 async def fetch_forcing(
-    event: Envelope[MissionValidatedV1], *, catalog: Catalog, subsets: ForcingSubsets
+    event: Envelope[MissionValidatedV1],
+    *,
+    settings: Settings,
+    catalog: Catalog,
+    subsets: ForcingSubsets,
 ) -> StageOutcome:
     """Choose the sources per variable, make sure their subsets are stored, emit `forcing.ready`.
 
@@ -44,7 +52,20 @@ async def fetch_forcing(
         forcing=used,
     )
     detail = ", ".join(f"{f.variable}: {f.source}" for f in used)
-    return StageOutcome(status=MissionStatus.FORCING_READY, emits=[ready], detail=detail)
+    shards = plan_shards(
+        data.mission_id,
+        scenario_particles=data.request.scenario_particles(),
+        seed=data.seed,
+        shard_size=settings.shard_particles,
+        partitions=settings.shard_topic_partitions,
+    )
+    if not shards:
+        return StageOutcome(status=MissionStatus.FORCING_READY, emits=[ready], detail=detail)
+    return StageOutcome(
+        status=MissionStatus.FORCING_READY,
+        emits=[ready.model_copy(update={"shard": shard}) for shard in shards],
+        detail=f"{detail}; {len(shards)} shards of up to {settings.shard_particles:,} particles",
+    )
 
 
 STAGE = Stage(name="fetch_forcing", consumes=MissionValidatedV1, run=fetch_forcing)

@@ -2,6 +2,10 @@
 
 Every product is made for the weighted union of the scenarios and for each scenario.
 
+A huge mission's shards are merged here, once the last of them is simulated
+(`shard_ledger`): the merged particle file becomes the mission's `raw/particles.nc`
+and everything after is as for any mission.
+
 Products are computed in a worker thread (numpy and matplotlib release the loop; NetCDF
 I/O inside holds `NETCDF_LOCK`, so several missions can be post-processed at once) and
 stored under `<tenant>/<mission id>/products/…`; the `MissionResult` (artifacts and
@@ -16,14 +20,18 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from driftline.contracts.envelope import Envelope
-from driftline.contracts.events import ResultsReadyV1, SimulationCompletedV1
+from driftline.contracts.events import ForcingUsed, ResultsReadyV1, SimulationCompletedV1
 from driftline.contracts.missions import MissionCreate, MissionStatus
 from driftline.contracts.results import MissionResult, StoredArtifact
 from driftline.landmask import LandMask
 from driftline.postprocess.products import Products, ScenarioLabel, build_products
 from driftline.runtime.stage import Stage, StageOutcome
 from driftline.settings import Settings
+from driftline.shard_ledger import ShardLedger
+from driftline.simulation.shards import merge_particle_files
 from driftline.storage.base import ArtifactStore, StoredObject
+from driftline.storage.keys import NETCDF, particles_key
+from driftline.telemetry import span
 
 #: Containment regions are also drawn at these intervals, for planning search legs.
 PLANNING_INTERVAL = timedelta(hours=6)
@@ -48,11 +56,25 @@ async def postprocess(
     settings: Settings,
     storage: ArtifactStore,
     land: LandMask,
+    shards: ShardLedger,
 ) -> StageOutcome:
-    """Build and store every SAR product; emit `results.ready` with the summary."""
+    """Build and store every SAR product; emit `results.ready` with the summary.
+
+    A shard's completion waits (changes nothing) until every shard is simulated; the
+    one that finds them all merges them first.
+    """
     data = event.data
+    simulated: list[SimulationCompletedV1] = []
+    if data.shard is not None:
+        simulated = await shards.simulated(data.mission_id)
+        if data.shard.index not in {s.shard.index for s in simulated if s.shard}:
+            return StageOutcome(status=None)  # merged already, or the mission ended
+        if len(simulated) < data.shard.count:
+            return StageOutcome(status=None)  # the others are still simulating
     settings.work_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=settings.work_dir) as tmp:
+        if simulated:
+            data = await _merge_shards(simulated, Path(tmp) / "shards", storage)
         products = await _build(data, Path(tmp), storage, land)
         stored = await _store(data, products, storage)
     mission_id = str(data.mission_id)
@@ -70,7 +92,61 @@ async def postprocess(
         artifacts=result.public_artifacts(),
         summary=result.summary,
     )
-    return StageOutcome(status=MissionStatus.RESULTS_READY, emits=[ready], result=result)
+    return StageOutcome(
+        status=MissionStatus.RESULTS_READY,
+        emits=[ready],
+        result=result,
+        shards_merged=bool(simulated),
+    )
+
+
+async def _merge_shards(
+    simulated: list[SimulationCompletedV1], workdir: Path, storage: ArtifactStore
+) -> SimulationCompletedV1:
+    """The shards' trajectories as one particle file, stored as the mission's own; the
+    completion of the whole mission (counts summed, forcing shares recomputed)."""
+    first = simulated[0]
+    paths = []
+    for shard in simulated:
+        assert shard.shard is not None
+        path = workdir / f"shard-{shard.shard.index:04d}.nc"
+        await storage.download(shard.particles_key, path)
+        paths.append(path)
+    merged = workdir / "particles.nc"
+    with span("merge shards", shards=len(paths)):
+        await asyncio.to_thread(merge_particle_files, paths, merged)
+    key = particles_key(first.tenant, str(first.mission_id))
+    await storage.put_file(key, merged, NETCDF)
+    return first.model_copy(
+        update={
+            "particles_key": key,
+            "particles_total": sum(s.particles_total for s in simulated),
+            "particles_active": sum(s.particles_active for s in simulated),
+            "particles_stranded": sum(s.particles_stranded for s in simulated),
+            "forcing": merged_forcing([s.forcing for s in simulated]),
+            "shard": None,
+        }
+    )
+
+
+def merged_forcing(per_shard: list[list[ForcingUsed]]) -> list[ForcingUsed]:
+    """Each layer's particle-steps summed over the shards, shares recomputed per variable."""
+    layers = per_shard[0]
+    steps = [sum(shard[i].particle_steps or 0 for shard in per_shard) for i in range(len(layers))]
+    if not any(steps):
+        return layers
+    totals: dict[str, int] = {}
+    for layer, served in zip(layers, steps, strict=True):
+        totals[layer.variable] = totals.get(layer.variable, 0) + served
+    return [
+        layer.model_copy(
+            update={
+                "particle_steps": served,
+                "share": served / totals[layer.variable] if totals[layer.variable] else None,
+            }
+        )
+        for layer, served in zip(layers, steps, strict=True)
+    ]
 
 
 async def _build(

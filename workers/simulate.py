@@ -3,6 +3,9 @@
 The event loop only awaits the pool, so Kafka heartbeats continue through long runs.
 The raw trajectory file goes under a deterministic key, so a re-run after a crash
 overwrites the same object instead of leaving a second result.
+
+A shard of a huge mission simulates its slice only; its outcome records it in the
+mission's shard ledger, and postprocess merges once every shard is there.
 """
 
 from __future__ import annotations
@@ -20,15 +23,12 @@ from driftline.runtime.stage import Stage, StageOutcome
 from driftline.settings import Settings
 from driftline.simulation.pool import Simulator
 from driftline.simulation.request import simulation_request
+from driftline.simulation.shards import shard_request
 from driftline.storage.base import ArtifactStore
+from driftline.storage.keys import NETCDF, particles_key, shard_particles_key
 from driftline.telemetry import span
 
 log = structlog.get_logger("driftline.simulate")
-NETCDF = "application/x-netcdf"
-
-
-def particles_key(tenant: str, mission_id: str) -> str:
-    return f"{tenant}/{mission_id}/raw/particles.nc"
 
 
 async def simulate(
@@ -52,34 +52,49 @@ async def simulate(
             simulation_request(data, forcing_paths),
             forcing_sources=tuple(f.source for f in data.forcing),
         )
+        mission = str(data.mission_id)
+        key = particles_key(data.tenant, mission)
+        if data.shard is not None:
+            request = shard_request(request, data.shard)
+            key = shard_particles_key(data.tenant, mission, data.shard)
         output = workdir / "particles.nc"
-        log.info("simulate.start", mission=str(data.mission_id), particles=request.particles)
+        log.info("simulate.start", mission=mission, particles=request.particles, shard=_which(data))
         with span("opendrift leeway", particles=request.particles):
             outcome = await pool.run(request, output)
-        key = particles_key(data.tenant, str(data.mission_id))
         await storage.put_file(key, output, NETCDF)
     log.info(
         "simulate.done",
-        mission=str(data.mission_id),
+        mission=mission,
         active=outcome.active,
         stranded=outcome.stranded,
+        shard=_which(data),
     )
+    completed = SimulationCompletedV1(
+        mission_id=data.mission_id,
+        tenant=data.tenant,
+        request=data.request,
+        particles_key=key,
+        particles_total=outcome.particles_total,
+        particles_active=outcome.active,
+        particles_stranded=outcome.stranded,
+        forcing=forcing_with_shares(data.forcing, outcome.forcing_usage),
+        shard=data.shard,
+    )
+    detail = f"{outcome.particles_total} particles, {outcome.stranded} stranded"
+    if data.shard is None:
+        return StageOutcome(status=MissionStatus.SIMULATED, emits=[completed], detail=detail)
+    # The mission is simulated when its last shard is: until the merge it stays
+    # `forcing_ready`, each shard saying so in the status detail.
     return StageOutcome(
-        status=MissionStatus.SIMULATED,
-        emits=[
-            SimulationCompletedV1(
-                mission_id=data.mission_id,
-                tenant=data.tenant,
-                request=data.request,
-                particles_key=key,
-                particles_total=outcome.particles_total,
-                particles_active=outcome.active,
-                particles_stranded=outcome.stranded,
-                forcing=forcing_with_shares(data.forcing, outcome.forcing_usage),
-            )
-        ],
-        detail=f"{outcome.particles_total} particles, {outcome.stranded} stranded",
+        status=MissionStatus.FORCING_READY,
+        emits=[completed],
+        detail=f"shard {data.shard.index + 1} of {data.shard.count} simulated: {detail}",
+        shard=completed,
     )
+
+
+def _which(data: ForcingReadyV1) -> str | None:
+    return None if data.shard is None else f"{data.shard.index + 1}/{data.shard.count}"
 
 
 def forcing_with_shares(

@@ -11,8 +11,9 @@ from driftline.errors import InvalidMission
 from driftline.forcing.catalog import Catalog
 from driftline.forcing.plan import plan_forcing
 from driftline.landmask import LandMask
+from driftline.missions import too_many_particles
 from driftline.runtime.stage import Stage, StageOutcome
-from driftline.settings import Settings
+from driftline.settings import Settings, particle_limit
 from driftline.simulation.leeway import (
     LeewayCategory,
     resolve_object_type,
@@ -24,13 +25,10 @@ def _where(lat: float, lon: float) -> str:
     return f"{abs(lat):.4f}{'N' if lat >= 0 else 'S'} {abs(lon):.4f}{'E' if lon >= 0 else 'W'}"
 
 
-def check_limits(request: MissionCreate, settings: Settings) -> None:
-    if request.particles > settings.max_particles:
-        raise InvalidMission(
-            "too_many_particles",
-            f"{request.particles} particles requested; this deployment allows at most "
-            f"{settings.max_particles}.",
-        )
+def check_limits(request: MissionCreate, settings: Settings, tenant: str) -> None:
+    limit = particle_limit(settings, tenant)
+    if request.particles > limit:
+        raise InvalidMission("too_many_particles", too_many_particles(request.particles, limit))
     if request.duration_hours > settings.max_duration_hours:
         raise InvalidMission(
             "duration_too_long",
@@ -99,7 +97,7 @@ async def validate(
     request = event.data.request
     category = resolve_object_type(request.object_type)
     categories = check_object_types(request)
-    check_limits(request, settings)
+    check_limits(request, settings, event.data.tenant)
     check_at_sea(request, land)
     plan = plan_forcing(catalog, request)  # raises ForcingGap
     validated = MissionValidatedV1(

@@ -39,6 +39,7 @@ from driftline.runtime.runner import StageRunner
 from driftline.runtime.stage import Stage
 from driftline.runtime.webhook_dispatcher import WebhookDispatcher
 from driftline.settings import Settings
+from driftline.shard_ledger import StoredShards
 from driftline.simulation.pool import SimulationPool
 from driftline.storage.factory import open_artifact_store
 from workers import STAGE_REGISTRY
@@ -124,6 +125,11 @@ async def _subsets(wiring: Wiring) -> AsyncIterator[StoredSubsets]:
 
 
 @asynccontextmanager
+async def _shards(wiring: Wiring) -> AsyncIterator[StoredShards]:
+    yield StoredShards(wiring.database)
+
+
+@asynccontextmanager
 async def _callbacks(wiring: Wiring) -> AsyncIterator[SignedCallbacks]:
     # The process that schedules callbacks (the notify worker) also sends them, for as
     # long as it runs; more dispatchers (`driftline webhooks run`) may run beside it.
@@ -152,6 +158,7 @@ PROVIDERS: dict[str, Provider] = {
     "pool": _pool,
     "subsets": _subsets,
     "callbacks": _callbacks,
+    "shards": _shards,
     "readiness": _readiness,
 }
 

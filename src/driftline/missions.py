@@ -86,14 +86,31 @@ class TimeWindow:
         return found
 
 
+def too_many_particles(asked: int, limit: int) -> str:
+    return (
+        f"{asked:,} particles requested; this deployment allows at most {limit:,} "
+        "(per tenant: DRIFTLINE_TENANT_MAX_PARTICLES)."
+    )
+
+
 async def screen_submission(
-    body: MissionCreate, *, window: TimeWindow, check_callback: CallbackCheck
+    body: MissionCreate,
+    *,
+    window: TimeWindow,
+    check_callback: CallbackCheck,
+    max_particles: int,
 ) -> None:
-    """Refuse, before anything is stored, what the body's schema alone cannot judge.
+    """Refuse, before anything is stored, what the body's schema alone cannot judge:
+    times outside the window, a callback to an internal address, more particles than
+    the tenant may ask for.
 
     Raises RequestRejected with one entry per offending field.
     """
     problems = window.problems(body)
+    if body.particles > max_particles:
+        problems.append(
+            ("particles", too_many_particles(body.particles, max_particles), "too_many_particles")
+        )
     if body.callback_url is not None:
         try:
             await check_callback(str(body.callback_url))

@@ -85,7 +85,27 @@ class Settings(BaseSettings):
         description="How long the consumer group waits for a silent (crashed) worker before "
         "its partitions go to another: the pause a SIGKILLed worker causes.",
     )
-    max_particles: int = 50_000
+    max_particles: int = Field(
+        50_000, description="Most particles a mission may ask for, unless its tenant has a limit."
+    )
+    tenant_max_particles: dict[str, int] = Field(
+        default_factory=dict,
+        description='Per-tenant particle limits overriding max_particles, e.g. {"jrcc": 200000}.',
+    )
+    shard_particles: int = Field(
+        50_000,
+        ge=0,
+        description="A mission with more particles is split into shards of at most this many, "
+        "simulated in parallel by whichever simulate workers are free and merged by "
+        "postprocess; 0 never splits.",
+    )
+    shard_topic_partitions: int = Field(
+        12,
+        ge=1,
+        description="Partitions of the simulate stage's input topic (forcing.ready): shards go "
+        "to consecutive partitions, so with a worker count dividing this number they spread "
+        "evenly over the simulate workers.",
+    )
     max_duration_hours: int = 240
     simulation_workers: int = 1
     webhook_allow_private: bool = Field(
@@ -179,6 +199,11 @@ class Settings(BaseSettings):
     mission_max_future_days: float = Field(
         30.0, ge=0, description="A mission time later than now plus this is refused (422)."
     )
+
+
+def particle_limit(settings: Settings, tenant: str) -> int:
+    """The most particles `tenant` may ask for."""
+    return settings.tenant_max_particles.get(tenant, settings.max_particles)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -16,7 +16,7 @@ from driftline.postprocess.products import PRODUCTS
 from driftline.settings import Settings
 from driftline.storage.base import sha256_file
 from driftline.storage.local import LocalArtifactStore
-from tests.fakes import FakeLand, write_particles
+from tests.fakes import FakeLand, FakeShards, write_particles
 from workers.postprocess import STAGE, artifact_href, postprocess
 
 BASE_URL = "http://driftline.test"
@@ -53,9 +53,11 @@ async def test_stage_stores_every_product_and_emits_results_ready(tmp_path: Path
     write_particles(particles, n=500, stranded=10)
     async with LocalArtifactStore(settings.artifact_dir) as storage:
         await storage.put_file(event.data.particles_key, particles, "application/x-netcdf")
-        outcome = await postprocess(event, settings=settings, storage=storage, land=FakeLand())
+        outcome = await postprocess(
+            event, settings=settings, storage=storage, land=FakeLand(), shards=FakeShards()
+        )
 
-    assert STAGE.dependencies == ("settings", "storage", "land")
+    assert STAGE.dependencies == ("settings", "storage", "land", "shards")
     assert outcome.status is MissionStatus.RESULTS_READY
     (ready,) = outcome.emits
     assert isinstance(ready, ResultsReadyV1)

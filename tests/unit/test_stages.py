@@ -29,13 +29,14 @@ from driftline.errors import ConfigurationError, ForcingGap, InvalidMission
 from driftline.forcing.catalog import Catalog
 from driftline.forcing.model import SourceConfig
 from driftline.settings import Settings
+from driftline.storage.keys import particles_key
 from driftline.storage.local import LocalArtifactStore
 from tests.fakes import FakeLand, FakeSimulator, InMemorySubsets, RecordingCallbacks
 from tests.helpers import mission_body, sample_summary
 from workers import STAGE_REGISTRY
 from workers.fetch_forcing import fetch_forcing
 from workers.notify import notify
-from workers.simulate import particles_key, simulate
+from workers.simulate import simulate
 from workers.validate import validate
 
 TENANT = "jrcc"
@@ -130,7 +131,9 @@ async def test_validate_reports_a_forcing_gap() -> None:
 
 async def test_fetch_forcing_ensures_one_subset_per_variable() -> None:
     subsets = InMemorySubsets()
-    outcome = await fetch_forcing(_validated(), catalog=_catalog(), subsets=subsets)
+    outcome = await fetch_forcing(
+        _validated(), settings=Settings(), catalog=_catalog(), subsets=subsets
+    )
     assert outcome.status is MissionStatus.FORCING_READY
     [ready] = outcome.emits
     assert isinstance(ready, ForcingReadyV1)
@@ -207,9 +210,9 @@ async def test_notify_without_callback_sends_nothing() -> None:
 def test_each_stage_declares_what_it_needs() -> None:
     assert {name: stage.dependencies for name, stage in STAGE_REGISTRY.items()} == {
         "validate": ("settings", "catalog", "land"),
-        "fetch_forcing": ("catalog", "subsets"),
+        "fetch_forcing": ("settings", "catalog", "subsets"),
         "simulate": ("settings", "storage", "pool"),
-        "postprocess": ("settings", "storage", "land"),
+        "postprocess": ("settings", "storage", "land", "shards"),
         "notify": ("callbacks",),
         "plan": ("settings", "storage"),
     }

@@ -48,6 +48,7 @@ from driftline.missions import (
 )
 from driftline.retention import RetentionPolicy
 from driftline.runtime import metrics
+from driftline.settings import particle_limit
 
 #: What the edge (guard.py) may answer for any operation here: no or a revoked key,
 #: a body over the limit or a malformed Content-Length, the key's rate limit, no database.
@@ -119,6 +120,7 @@ async def create_mission(
         body,
         window=TimeWindow.of(services.settings, utcnow()),
         check_callback=services.check_callback,
+        max_particles=particle_limit(services.settings, tenant),
     )
     # The request's server span (a child of a valid incoming traceparent) roots the trace.
     trace = active_traceparent() or child_traceparent(traceparent)

@@ -92,8 +92,9 @@ class Envelope(Generic[D]):
 
     @property
     def key(self) -> bytes:
-        """The Kafka key: the mission id, so one mission's events stay in order."""
-        return self.subject.encode()
+        """The Kafka key: the mission id, so one mission's events stay in order (a
+        simulation shard's record has its own, to spread shards over workers)."""
+        return self.data.partition_key().encode()
 
     def value(self) -> bytes:
         return self.data.model_dump_json().encode()
@@ -122,7 +123,11 @@ def follow(data: T, *, cause: Envelope[EventData], stage: str) -> Envelope[T]:
     The id is derived from the cause's id and the new type so a stage that runs twice
     for the same input (after a crash before commit) emits the very same event ids.
     """
-    event_id = uuid.uuid5(cause.id, data.ce_type)
+    key = data.partition_key()
+    # One cause may emit several events of a type (the shards of a mission): their keys
+    # tell them apart. The mission-keyed name is kept, so other ids stay as they were.
+    name = data.ce_type if key == str(data.mission_id) else f"{data.ce_type}/{key}"
+    event_id = uuid.uuid5(cause.id, name)
     return Envelope(
         data=data,
         source=stage_source(stage),

@@ -26,6 +26,28 @@ class EventData(BaseModel):
     mission_id: uuid.UUID
     tenant: str
 
+    def partition_key(self) -> str:
+        """The Kafka key: the mission id, so one mission's events stay in order."""
+        return str(self.mission_id)
+
+
+class Shard(BaseModel):
+    """One slice of a mission too large for one simulation: its own particles and seed.
+
+    The split depends only on the mission (its particles and the deployment's shard
+    size), never on how many workers there are, so the merged result is the same however
+    the shards were spread.
+    """
+
+    index: int = Field(ge=0, description="0-based position of this shard.")
+    count: int = Field(ge=2, description="How many shards the mission was split into.")
+    particles: int = Field(ge=1, description="Particles this shard simulates.")
+    seed: int = Field(description="This shard's own random seed, derived from the mission's.")
+    key: str = Field(
+        description="Kafka key of this shard's record, chosen so that the mission's shards "
+        "land on consecutive partitions of the simulate stage's topic."
+    )
+
 
 class ArtifactRef(BaseModel):
     """A stored artifact as downstream consumers see it."""
@@ -126,6 +148,14 @@ class ForcingReadyV1(EventData):
     object_type_id: int
     seed: int
     forcing: list[ForcingUsed]
+    shard: Shard | None = Field(
+        default=None, description="Set when the mission is simulated in shards: this one."
+    )
+
+    def partition_key(self) -> str:
+        """A shard has a key of its own, so the shards of one mission spread over
+        partitions and therefore over the simulate workers."""
+        return str(self.mission_id) if self.shard is None else self.shard.key
 
 
 class SimulationCompletedV1(EventData):
@@ -138,6 +168,11 @@ class SimulationCompletedV1(EventData):
     particles_active: int
     particles_stranded: int
     forcing: list[ForcingUsed]
+    shard: Shard | None = Field(
+        default=None,
+        description="Set for one shard's trajectories; postprocess merges the shards once "
+        "every one is simulated. Keyed by the mission, so one postprocess lane sees them all.",
+    )
 
 
 class ResultsReadyV1(EventData):

@@ -167,6 +167,8 @@ class SimulationOptions(BaseModel):
 
 #: Scenarios one mission may weigh against each other (SAROPS and SARMAP offer a handful).
 MAX_SCENARIOS = 8
+#: The schema's ceiling on particles; each deployment (and tenant) sets its own limit below.
+MAX_PARTICLES = 1_000_000
 #: Fewest particles a scenario may get: below this its own containment areas mean nothing.
 MIN_SCENARIO_PARTICLES = 10
 #: Widest spread of the seed positions of one mission (3 x the envelope's largest radius).
@@ -382,7 +384,14 @@ class MissionCreate(BaseModel):
         "product is made for their union and for each one.",
     )
     duration_hours: float = Field(default=24, gt=0, le=240)
-    particles: int = Field(default=1000, ge=10, le=50_000)
+    particles: int = Field(
+        default=1000,
+        ge=10,
+        le=MAX_PARTICLES,
+        description="Particles to simulate. A deployment allows fewer (50,000 unless its "
+        "operator says otherwise, per tenant); a mission above the shard size is "
+        "simulated in shards by the simulate workers together.",
+    )
     forcing: ForcingChoice = Field(default_factory=ForcingChoice)
     callback_url: AnyHttpUrl | None = None
     external_ref: Text | None = Field(default=None, max_length=200)

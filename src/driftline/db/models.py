@@ -257,3 +257,21 @@ class MissionSearch(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (Index("ix_mission_searches_mission", "mission_id", "searched_at"),)
+
+
+class SimulationShard(Base):
+    """A simulated shard of a huge mission, waiting for the others: what postprocess
+    merges once every shard is here. Rows live only while the mission is in flight
+    (removed by the merge, or when the mission ends otherwise)."""
+
+    __tablename__ = "simulation_shards"
+
+    mission_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("missions.id", ondelete="CASCADE"), primary_key=True
+    )
+    shard_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shard_count: Mapped[int] = mapped_column(Integer)
+    completion: Mapped[dict[str, Any]] = mapped_column(JSONB)  # its SimulationCompletedV1
+    recorded_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )

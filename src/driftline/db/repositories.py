@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    delete,
     func,
     or_,
     select,
@@ -40,6 +41,7 @@ from driftline.db.models import (
     OutboxRecord,
     ProcessedEvent,
     SearchPlan,
+    SimulationShard,
     Tenant,
     WebhookAttempt,
     WebhookDelivery,
@@ -78,7 +80,7 @@ def outbox_row(topic: str, envelope: Envelope[Any]) -> dict[str, Any]:
     """The outbox columns of one event."""
     return {
         "topic": topic,
-        "key": envelope.subject,
+        "key": envelope.key.decode(),
         "event_id": envelope.id,
         "headers": {k: v.decode() for k, v in envelope.headers()},
         "payload": envelope.value().decode(),
@@ -694,3 +696,28 @@ class SearchRepository(_Repository):
             .order_by(MissionSearch.searched_at, MissionSearch.created_at, MissionSearch.id)
         )
         return list((await self._session.execute(stmt)).scalars().all())
+
+
+class ShardRepository(_Repository):
+    """Simulated shards of huge missions, until postprocess merges them."""
+
+    async def record_many(self, rows: list[dict[str, Any]]) -> None:
+        """Insert shard rows (`mission_id`, `shard_index`, `shard_count`, `completion`);
+        a shard already recorded stays as it was."""
+        if rows:
+            await self._session.execute(insert(SimulationShard).on_conflict_do_nothing(), rows)
+
+    async def for_mission(self, mission_id: uuid.UUID) -> list[SimulationShard]:
+        stmt = (
+            select(SimulationShard)
+            .where(SimulationShard.mission_id == mission_id)
+            .order_by(SimulationShard.shard_index)
+        )
+        return list((await self._session.execute(stmt)).scalars().all())
+
+    async def forget(self, mission_ids: Iterable[uuid.UUID]) -> None:
+        ids = list(mission_ids)
+        if ids:
+            await self._session.execute(
+                delete(SimulationShard).where(SimulationShard.mission_id.in_(ids))
+            )

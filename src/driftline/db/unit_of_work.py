@@ -37,6 +37,7 @@ from driftline.db.repositories import (
     ProcessedEventRepository,
     RetentionRepository,
     SearchRepository,
+    ShardRepository,
     TenantRepository,
     WebhookDeliveryRepository,
 )
@@ -88,6 +89,10 @@ class Transition:
     detail: str | None = None
     completed: bool = False
     span: str = ""  # the `traceparent` of the span it was made in ("" for none)
+    #: A simulated shard to record (`ShardRepository.record_many`'s columns but the id).
+    shard: dict[str, Any] | None = None
+    #: The mission's shards were merged: forget them.
+    shards_merged: bool = False
 
 
 #: What a status event and its history row share.
@@ -133,6 +138,7 @@ class UnitOfWork:
         self.retention = RetentionRepository(session)
         self.plans = PlanRepository(session)
         self.searches = SearchRepository(session)
+        self.shards = ShardRepository(session)
         return self
 
     async def __aexit__(self, _type: object, exc: BaseException | None, _tb: object) -> None:
@@ -204,6 +210,8 @@ class UnitOfWork:
         )
         envelope = _derive(data, cause, stage, traceparent, span)
         self.publish(replace(envelope, id=uuid.uuid4()) if new_occurrence else envelope)
+        if status.is_final:  # shards still waiting for a merge that will never come
+            await self.shards.forget([mission.id])
 
     async def transition_many(self, transitions: Sequence[Transition]) -> int:
         """Apply several stage outcomes at once: what `change_status` does for each, with
@@ -213,10 +221,16 @@ class UnitOfWork:
         events: list[tuple[str, Envelope[Any]]] = []
         history: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
+        shards: list[dict[str, Any]] = []
+        merged: list[uuid.UUID] = []
         for change in transitions:
             state = states.get(change.mission_id)
             if state is None or state.status in FINAL_STATUS_VALUES:
                 continue
+            if change.shard is not None:
+                shards.append({**change.shard, "mission_id": change.mission_id})
+            if change.shards_merged or change.status.is_final:
+                merged.append(change.mission_id)
             cause, stage, span = change.cause, change.stage, change.span
             for data in change.emits:
                 events.append(
@@ -254,6 +268,8 @@ class UnitOfWork:
         await self.missions.record_changes(history)
         await self.outbox.add_many(events)
         await self.missions.update_states(updates)
+        await self.shards.record_many(shards)
+        await self.shards.forget(merged)
         return len(updates)
 
     def _addressed(self, envelope: Envelope[Any]) -> tuple[str, Envelope[Any]]:

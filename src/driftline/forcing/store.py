@@ -20,9 +20,9 @@ from driftline.forcing.plan import ForcingPlan
 from driftline.forcing.subset import subset_to_file
 from driftline.runtime import metrics
 from driftline.storage.base import ArtifactStore
+from driftline.storage.keys import NETCDF
 
 log = structlog.get_logger("driftline.forcing")
-NETCDF = "application/x-netcdf"
 
 
 class ForcingSubsets(Protocol):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
@@ -36,6 +37,18 @@ class Committed:
     envelope: Envelope[EventData]
     outcome: StageOutcome
     span: str  # "" outside any span
+
+
+def shard_row(completion: EventData | None) -> dict[str, Any] | None:
+    """The ledger row of a simulated shard (its completion event carries its place)."""
+    shard = getattr(completion, "shard", None)
+    if completion is None or shard is None:
+        return None
+    return {
+        "shard_index": shard.index,
+        "shard_count": shard.count,
+        "completion": completion.model_dump(mode="json"),
+    }
 
 
 class ExactlyOnce:
@@ -113,6 +126,8 @@ class ExactlyOnce:
                 if envelope.id not in claimed:
                     continue  # another consumer committed it first; ours is discarded
                 claimed.discard(envelope.id)  # the same event twice in a batch: applied once
+                if outcome.status is None:
+                    continue  # nothing to change: the claim alone
                 result = outcome.result
                 transitions.append(
                     Transition(
@@ -125,6 +140,8 @@ class ExactlyOnce:
                         detail=outcome.detail,
                         completed=outcome.completed,
                         span=item.span,
+                        shard=shard_row(outcome.shard),
+                        shards_merged=outcome.shards_merged,
                     )
                 )
             await uow.transition_many(transitions)

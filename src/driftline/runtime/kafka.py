@@ -15,7 +15,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from driftline.contracts.topics import all_topics
+from driftline.contracts.events import ForcingReadyV1
+from driftline.contracts.topics import all_topics, topic
 from driftline.errors import BrokerUnavailable
 from driftline.retention import RetentionPolicy
 from driftline.settings import Settings
@@ -68,7 +69,11 @@ def retention_ms(span: timedelta) -> int:
 
 
 async def create_topics(settings: Settings, *, partitions: int | None = None) -> list[str]:
-    """Create every Driftline topic that does not exist yet; returns the ones created."""
+    """Create every Driftline topic that does not exist yet; returns the ones created.
+
+    `partitions` sets every topic's count; otherwise each has `topic_partitions` but the
+    simulate stage's input, which has `shard_topic_partitions`.
+    """
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         request_timeout_ms=int(settings.kafka_request_timeout_s * 1000),
@@ -80,10 +85,17 @@ async def create_topics(settings: Settings, *, partitions: int | None = None) ->
         if not wanted:
             return []
         retention = RetentionPolicy.from_settings(settings)
+        shard_topic = topic(settings.topic_prefix, ForcingReadyV1.topic)
         new = [
             NewTopic(
                 name=t,
-                num_partitions=partitions or settings.topic_partitions,
+                # The simulate stage's input spreads huge missions' shards over workers.
+                num_partitions=partitions
+                or (
+                    settings.shard_topic_partitions
+                    if t == shard_topic
+                    else settings.topic_partitions
+                ),
                 replication_factor=settings.topic_replication_factor,
                 topic_configs={"retention.ms": str(retention_ms(retention.for_topic(t)))},
             )

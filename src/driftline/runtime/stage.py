@@ -30,13 +30,21 @@ E = TypeVar("E", bound=EventData)
 
 @dataclass
 class StageOutcome:
-    """What a stage produced; the runner commits it in one transaction."""
+    """What a stage produced; the runner commits it in one transaction.
 
-    status: MissionStatus
+    `status` None changes nothing but marks the event applied (a shard's completion
+    that postprocess only waits on).
+    """
+
+    status: MissionStatus | None
     emits: list[EventData] = field(default_factory=list)
     result: MissionResult | None = None  # stored on the mission row
     detail: str | None = None
     completed: bool = False
+    #: A simulated shard for the mission's shard ledger (its `SimulationCompletedV1`).
+    shard: EventData | None = None
+    #: The mission's shards were merged into this outcome: empty its ledger.
+    shards_merged: bool = False
 
 
 StageFunction = Callable[..., Awaitable[StageOutcome]]
