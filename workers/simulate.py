@@ -11,7 +11,6 @@ mission's shard ledger, and postprocess merges once every shard is there.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 import structlog
@@ -48,10 +47,7 @@ async def simulate(
             path = workdir / f"forcing-{index}-{forcing.variable}.nc"
             await storage.download(forcing.key, path)
             forcing_paths.append(path)
-        request = replace(
-            simulation_request(data, forcing_paths),
-            forcing_sources=tuple(f.source for f in data.forcing),
-        )
+        request = simulation_request(data, forcing_paths)
         mission = str(data.mission_id)
         key = particles_key(data.tenant, mission)
         if data.shard is not None:

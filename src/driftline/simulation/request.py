@@ -38,6 +38,7 @@ def simulation_request(event: ForcingReadyV1, forcing_paths: list[Path]) -> Simu
         particles=request.particles,
         seed=event.seed,
         forcing_paths=forcing_paths,
+        forcing_sources=tuple(f.source for f in event.forcing),
         radius_m=lkp.radius_m,
         radius_mode=options.radius_mode,
         end_lat=end.lat if end else None,
