@@ -112,3 +112,28 @@ def _check_density(path: Path, *, afloat_final: float) -> None:
         sums = density["probability"].sum(dim=("lat", "lon")).values
     np.testing.assert_allclose(sums[:3], 1.0, rtol=1e-5)
     np.testing.assert_allclose(sums[-1], afloat_final, rtol=1e-5)
+
+
+def test_grid_counts_are_what_histogram2d_counts() -> None:
+    """The bincount path must count exactly as `np.histogram2d`: edges, the closed last
+    bin, values outside and NaN included."""
+    from driftline.postprocess.density import Grid
+
+    rng = np.random.default_rng(4)
+    grid = Grid(np.linspace(3.0, 5.0, 41), np.linspace(59.5, 60.5, 23))
+    lon = np.concatenate([rng.uniform(2.9, 5.1, 5000), grid.lon_edges, [np.nan, 5.0, 3.0]])
+    lat = np.concatenate(
+        [rng.uniform(59.4, 60.6, 5000), grid.lat_edges[:1].repeat(41), [1, 60.5, 59.5]]
+    )
+    good = np.isfinite(lon) & np.isfinite(lat)
+    expected, _, _ = np.histogram2d(lat[good], lon[good], bins=[grid.lat_edges, grid.lon_edges])
+    np.testing.assert_array_equal(grid.counts(lon, lat), expected)
+
+
+def test_first_and_last_valid_per_row() -> None:
+    from driftline.postprocess.cloud import _first_valid, _last_valid
+
+    nan = np.nan
+    values = np.array([[nan, 1.0, 2.0, nan], [nan, nan, nan, nan], [3.0, nan, nan, 4.0]])
+    np.testing.assert_array_equal(_first_valid(values), [1.0, nan, 3.0])
+    np.testing.assert_array_equal(_last_valid(values), [2.0, nan, 4.0])

@@ -7,7 +7,6 @@ track derived from it. Everything downstream works on the in-memory `Cloud`.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -115,14 +114,12 @@ def read_cloud(particles_nc: Path) -> Cloud:
     valid = np.isfinite(raw.lon) & np.isfinite(raw.lat)
     afloat = valid & (np.nan_to_num(raw.status, nan=-1) == raw.codes.get("active", 0))
     stranded_code = raw.codes.get("stranded")
-    last_status = np.array([_last_valid(row) for row in raw.status])
+    last_status = _last_valid(raw.status.astype("float64"))
     is_stranded = (
         last_status == stranded_code if stranded_code is not None else np.zeros(len(raw.lon), bool)
     )
-    last_lon = np.array([_last_valid(row) for row in raw.lon])
-    last_lat = np.array([_last_valid(row) for row in raw.lat])
-    first_lon = np.array([_first_valid(row) for row in raw.lon])
-    first_lat = np.array([_first_valid(row) for row in raw.lat])
+    last_lon, last_lat = _last_valid(raw.lon), _last_valid(raw.lat)
+    first_lon, first_lat = _first_valid(raw.lon), _first_valid(raw.lat)
     scenario = _scenario_of_particles(raw)
     return Cloud(
         times=raw.times,
@@ -145,7 +142,7 @@ def _scenario_of_particles(raw: _Raw) -> np.ndarray:
     written before scenarios, or by other tools, have none: one scenario)."""
     if raw.origin_marker is None:
         return np.zeros(len(raw.lon), int)
-    first = np.array([_first_valid(row.astype("float64")) for row in raw.origin_marker])
+    first = _first_valid(raw.origin_marker.astype("float64"))
     return np.nan_to_num(first, nan=0).astype(int)
 
 
@@ -180,11 +177,15 @@ def _utc(stamp: np.datetime64) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def _last_valid(row: np.ndarray) -> float:
-    good = np.flatnonzero(np.isfinite(row))
-    return float(row[good[-1]]) if good.size else math.nan
+def _last_valid(values: np.ndarray) -> np.ndarray:
+    """Each row's last finite value (NaN for a row with none), without a Python loop:
+    a 200,000-particle cloud has 200,000 rows."""
+    return _first_valid(values[:, ::-1])
 
 
-def _first_valid(row: np.ndarray) -> float:
-    good = np.flatnonzero(np.isfinite(row))
-    return float(row[good[0]]) if good.size else math.nan
+def _first_valid(values: np.ndarray) -> np.ndarray:
+    """Each row's first finite value (NaN for a row with none)."""
+    finite = np.isfinite(values)
+    column = np.argmax(finite, axis=1)
+    picked = values[np.arange(values.shape[0]), column]
+    return np.where(finite.any(axis=1), picked, np.nan).astype("float64")

@@ -34,10 +34,23 @@ class Grid:
         return (self.lat_edges[:-1] + self.lat_edges[1:]) / 2
 
     def counts(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-        """Particle counts per cell, shape (lat, lon)."""
+        """Particle counts per cell, shape (lat, lon): what `np.histogram2d` counts (the
+        last bin closed), by index and `bincount`, several times faster on big clouds."""
         good = np.isfinite(lon) & np.isfinite(lat)
-        hist, _, _ = np.histogram2d(lat[good], lon[good], bins=[self.lat_edges, self.lon_edges])
-        return hist
+        col, row = _bin(self.lon_edges, lon[good]), _bin(self.lat_edges, lat[good])
+        inside = (col >= 0) & (row >= 0)
+        nx, ny = self.lon_edges.size - 1, self.lat_edges.size - 1
+        flat = np.bincount(row[inside] * nx + col[inside], minlength=nx * ny)
+        return flat.reshape(ny, nx).astype("float64")
+
+
+def _bin(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Each value's bin in `edges` (left-closed, the last bin closed on both sides), -1
+    outside."""
+    index = np.searchsorted(edges, values, side="right") - 1
+    index[values == edges[-1]] = edges.size - 2
+    index[(index < 0) | (index > edges.size - 2)] = -1
+    return index
 
 
 def make_grid(lon: np.ndarray, lat: np.ndarray, resolution_m: float, max_cells: int = 400) -> Grid:
@@ -84,14 +97,21 @@ def write_density(cloud: Cloud, grid: Grid, path: Path, scenario_names: Sequence
         ds.to_netcdf(path, encoding={k: v for k, v in ENCODING.items() if k in ds.variables})
 
 
-def probability(cloud: Cloud, grid: Grid, particles: np.ndarray | None = None) -> np.ndarray:
+def probability(
+    cloud: Cloud,
+    grid: Grid,
+    particles: np.ndarray | None = None,
+    steps: Sequence[int] | None = None,
+) -> np.ndarray:
     """(time, lat, lon) share of all the cloud's particles in each cell: the weighted union
-    (each particle weighs 1 / total, since particles were divided by weight)."""
+    (each particle weighs 1 / total, since particles were divided by weight). `steps`:
+    only those output times (default every one)."""
     lon = cloud.lon if particles is None else cloud.lon[particles]
     lat = cloud.lat if particles is None else cloud.lat[particles]
-    return np.stack(
-        [grid.counts(lon[:, i], lat[:, i]) / cloud.total for i in range(len(cloud.times))]
-    ).astype("float32")
+    chosen = range(len(cloud.times)) if steps is None else steps
+    return np.stack([grid.counts(lon[:, i], lat[:, i]) / cloud.total for i in chosen]).astype(
+        "float32"
+    )
 
 
 def density_dataset(cloud: Cloud, grid: Grid, scenario_names: Sequence[str] = ()) -> xr.Dataset:

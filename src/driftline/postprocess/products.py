@@ -330,7 +330,7 @@ def _geotiff(analysis: Analysis, path: Path) -> None:
     """The union's probability at each containment time (final and planning times)."""
     cloud = analysis.cloud
     times = sorted({moment for moment, _ in analysis.regions})
-    layers = probability(cloud, analysis.grid)[[cloud.index_of(t) for t in times]]
+    layers = probability(cloud, analysis.grid, steps=[cloud.index_of(t) for t in times])
     write_geotiff(analysis.grid, layers, times, path)
 
 
