@@ -73,9 +73,13 @@ async def postprocess(
             return StageOutcome(status=None)  # the others are still simulating
     settings.work_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=settings.work_dir) as tmp:
+        workdir = Path(tmp)
+        particles = workdir / "particles.nc"
         if simulated:
-            data = await _merge_shards(simulated, Path(tmp) / "shards", storage)
-        products = await _build(data, Path(tmp), storage, land)
+            data = await _merge_shards(simulated, workdir / "shards", particles, storage)
+        else:
+            await storage.download(data.particles_key, particles)
+        products = await _build(data, particles, workdir / "products", land)
         stored = await _store(data, products, storage)
     mission_id = str(data.mission_id)
     result = MissionResult(
@@ -101,10 +105,10 @@ async def postprocess(
 
 
 async def _merge_shards(
-    simulated: list[SimulationCompletedV1], workdir: Path, storage: ArtifactStore
+    simulated: list[SimulationCompletedV1], workdir: Path, merged: Path, storage: ArtifactStore
 ) -> SimulationCompletedV1:
-    """The shards' trajectories as one particle file, stored as the mission's own; the
-    completion of the whole mission (counts summed, forcing shares recomputed)."""
+    """The shards' trajectories as one particle file (`merged`), stored as the mission's
+    own; the completion of the whole mission (counts summed, forcing shares recomputed)."""
     first = simulated[0]
     paths = []
     for shard in simulated:
@@ -112,7 +116,6 @@ async def _merge_shards(
         path = workdir / f"shard-{shard.shard.index:04d}.nc"
         await storage.download(shard.particles_key, path)
         paths.append(path)
-    merged = workdir / "particles.nc"
     with span("merge shards", shards=len(paths)):
         await asyncio.to_thread(merge_particle_files, paths, merged)
     key = particles_key(first.tenant, str(first.mission_id))
@@ -150,15 +153,13 @@ def merged_forcing(per_shard: list[list[ForcingUsed]]) -> list[ForcingUsed]:
 
 
 async def _build(
-    data: SimulationCompletedV1, workdir: Path, storage: ArtifactStore, land: LandMask
+    data: SimulationCompletedV1, particles: Path, out_dir: Path, land: LandMask
 ) -> Products:
-    """Download the particle file into `workdir` and write the products beside it."""
-    particles = workdir / "particles.nc"
-    await storage.download(data.particles_key, particles)
+    """Write the products of the particle file `particles` into `out_dir`."""
     return await asyncio.to_thread(
         build_products,
         particles,
-        workdir / "products",
+        out_dir,
         forcing=data.forcing,
         times=planning_times(data.request),
         title=mission_title(data.request),
