@@ -55,11 +55,12 @@ schemas: install ## regenerate the published JSON Schemas and AsyncAPI document
 docs: schemas ## regenerate the generated parts of docs/api.md and docs/events.md
 	$(BIN)/driftline docs write
 
-bench: install ## every speed harness: pipeline vs OpenDrift, runner/relay vs aiokafka, ingest vs PostgreSQL, memory
+bench: install ## every speed harness: pipeline vs OpenDrift, runner/relay vs aiokafka, ingest vs PostgreSQL, memory, a huge mission on 1 vs 2 simulate workers
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 	$(BIN)/python -m bench.stage_throughput --only runner,relay --events 3000 --repeat 3
 	$(BIN)/python -m bench.ingest --seconds 8 --workers 1,2 --repeat 3
 	$(BIN)/python -m bench.memory
+	$(BIN)/python -m bench.shards --repeat 1
 
 NODES ?= 1
 chaos: install ## 200 missions under seeded faults, on services of its own (NODES=3: three Kafka nodes)

@@ -75,11 +75,18 @@ async def postprocess(
     with tempfile.TemporaryDirectory(dir=settings.work_dir) as tmp:
         workdir = Path(tmp)
         particles = workdir / "particles.nc"
+        upload: asyncio.Task[StoredObject] | None = None
         if simulated:
             data = await _merge_shards(simulated, workdir / "shards", particles, storage)
+            # The merged file is stored while the products are made from it.
+            upload = asyncio.create_task(storage.put_file(data.particles_key, particles, NETCDF))
         else:
             await storage.download(data.particles_key, particles)
-        products = await _build(data, particles, workdir / "products", land)
+        try:
+            products = await _build(data, particles, workdir / "products", land)
+        finally:
+            if upload is not None:
+                await upload
         stored = await _store(data, products, storage)
     mission_id = str(data.mission_id)
     result = MissionResult(
@@ -107,22 +114,19 @@ async def postprocess(
 async def _merge_shards(
     simulated: list[SimulationCompletedV1], workdir: Path, merged: Path, storage: ArtifactStore
 ) -> SimulationCompletedV1:
-    """The shards' trajectories as one particle file (`merged`), stored as the mission's
-    own; the completion of the whole mission (counts summed, forcing shares recomputed)."""
+    """The shards' trajectories as one particle file (`merged`, to be stored as the
+    mission's own); the completion of the whole mission (counts summed, forcing shares
+    recomputed)."""
     first = simulated[0]
-    paths = []
-    for shard in simulated:
-        assert shard.shard is not None
-        path = workdir / f"shard-{shard.shard.index:04d}.nc"
-        await storage.download(shard.particles_key, path)
-        paths.append(path)
+    paths = [workdir / f"shard-{s.shard.index:04d}.nc" for s in simulated if s.shard]
+    await asyncio.gather(
+        *(storage.download(s.particles_key, p) for s, p in zip(simulated, paths, strict=True))
+    )
     with span("merge shards", shards=len(paths)):
         await asyncio.to_thread(merge_particle_files, paths, merged)
-    key = particles_key(first.tenant, str(first.mission_id))
-    await storage.put_file(key, merged, NETCDF)
     return first.model_copy(
         update={
-            "particles_key": key,
+            "particles_key": particles_key(first.tenant, str(first.mission_id)),
             "particles_total": sum(s.particles_total for s in simulated),
             "particles_active": sum(s.particles_active for s in simulated),
             "particles_stranded": sum(s.particles_stranded for s in simulated),

@@ -210,3 +210,34 @@ def test_single_scenario_body_seeds_as_before(forcing: list[Path]) -> None:
     )
     np.testing.assert_array_equal(ours.elements_scheduled.lon, theirs.elements_scheduled.lon)
     np.testing.assert_array_equal(ours.elements_scheduled.lat, theirs.elements_scheduled.lat)
+
+
+def test_a_shard_with_an_empty_slice_of_a_scenario_keeps_the_other_markers(
+    forcing: list[Path],
+) -> None:
+    """A 10-particle scenario split over 12 shards leaves two shards without it: they seed
+    the other scenario alone, still under its own `origin_marker`."""
+    from driftline.simulation.shards import plan_shards, shard_request
+
+    lkp = {"lat": SEA[0], "lon": SEA[1], "time": START, "radius_m": 500}
+    event = _ready(
+        [
+            {"name": "PIW", "weight": 0.99, "object_type": "PIW-1", "last_known_position": lkp},
+            {"name": "raft", "weight": 0.01, "object_type": 7, "track": TRACK},
+        ]
+    )
+    shards = plan_shards(
+        event.mission_id,
+        scenario_particles=event.request.scenario_particles(),
+        seed=event.seed,
+        shard_size=84,
+        partitions=12,
+    )
+    assert len(shards) == 12
+    last = shard_request(simulation_request(event, forcing), shards[-1])
+    assert [s.particles for s in last.seed_scenarios()] == [82, 0]
+    _, _, marker, _ = _scheduled(build_model(last))
+    assert marker.size == 82 and set(marker.tolist()) == {0}
+    first = shard_request(simulation_request(event, forcing), shards[0])
+    _, _, marker, _ = _scheduled(build_model(first))
+    assert [int((marker == k).sum()) for k in (0, 1)] == [83, 1]

@@ -234,8 +234,11 @@ def release_times(start: datetime, window_hours: float | None) -> tuple[datetime
 
 
 def seed_all(model: object, request: SimulationRequest) -> None:
-    """Seed every scenario, one OpenDrift call each; `origin_marker` is its index."""
+    """Seed every scenario, one OpenDrift call each; `origin_marker` is its index (a
+    shard's empty slice of a scenario seeds nothing but keeps the others' markers)."""
     for marker, scenario in enumerate(request.seed_scenarios()):
+        if scenario.particles == 0:
+            continue
         common: dict[str, object] = {
             "number": scenario.particles,
             "object_type": scenario.object_type,
