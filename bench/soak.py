@@ -102,8 +102,6 @@ from workers.simulate import NETCDF, particles_key
 OUT_DIR = PROJECT_ROOT / "bench" / "out"
 DOCS_IMAGE = PROJECT_ROOT / "docs" / "images" / "soak.png"
 FULL_SIZE = 100_000
-#: The bucket is listed (by a child process) at most this often.
-OBJECTS_EVERY_S = 300.0
 
 # -- synthetic stages: the real contracts, tiny data --------------------------------------
 
@@ -502,36 +500,13 @@ class Timings:
 SAMPLE_TIMEOUT_S = 20.0
 
 
-def count_objects(settings: Settings) -> int:
-    client: Any = s3_client(settings.s3_endpoint_url or "", settings)
-    count = 0
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=settings.s3_bucket):
-        count += page.get("KeyCount", 0)
-    return count
-
-
-async def _count_in_child(settings: Settings) -> int:
-    """`count_objects` in a child process (`--count-objects`), off this process's GIL;
-    the child is killed if the count is cancelled."""
-    path = [str(PROJECT_ROOT / "src"), str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]
-    env = {**settings_env(settings), "PYTHONPATH": os.pathsep.join(filter(None, path))}
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bench.soak",
-        "--count-objects",
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, _ = await child.communicate()
-    finally:
-        if child.returncode is None:
-            child.kill()
-            await child.wait()
-    if child.returncode != 0:
-        raise RuntimeError(f"object count exited {child.returncode}")
-    return int(out.decode().strip())
+def object_count(metrics: str, bucket: str) -> float | None:
+    """The bucket's object count from MinIO's Prometheus text (`minio_bucket_usage_object_total`),
+    None before MinIO's scanner has measured the bucket."""
+    for line in metrics.splitlines():
+        if line.startswith("minio_bucket_usage_object_total{") and f'bucket="{bucket}"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return None
 
 
 async def _bounded(what: str, probe: Awaitable[dict[Key, float]]) -> dict[Key, float]:
@@ -708,14 +683,13 @@ class Sampler:
     database: str
     samples: list[Sample] = field(default_factory=list)
     _last: dict[str, float] = field(default_factory=dict)
-    _counting: asyncio.Task[int] | None = None
 
     async def take(self, started: float) -> Sample:
         now = time.time()
         values: dict[Key, float] = {}
         values.update(await _bounded("tables", self._tables()))
         values.update(await _bounded("topics", self._topics()))
-        values.update(await self._objects(now))
+        values.update(await _bounded("objects", self._objects()))
         values.update(self._processes(now))
         values.update(self._window(now))
         sample = Sample(now - started, "drain" if self.load.done else "load", values)
@@ -774,31 +748,20 @@ class Sampler:
             values[("topic_records", tp.topic.removeprefix(prefix))] += end[tp] - start[tp]
         return values
 
-    async def _objects(self, now: float) -> dict[Key, float]:
-        """The bucket's object count, at most every `OBJECTS_EVERY_S`, listed by a child
-        process. Artifacts expire by lifecycle rules counted in days, so in a soak the
-        bucket only grows (the series is shown, not judged); listing hundreds of
-        thousands of keys in this process every sample would starve the load generator
-        (same GIL) and show up as a latency drift of the system."""
-        counting = self._counting
-        if counting is not None and counting.done():
-            self._counting = None
-            if counting.exception() is None:
-                self._last["objects"] = float(counting.result())
-            else:
-                print(f"sample: objects unavailable ({counting.exception()!r})", flush=True)
-        last = self._last.get("objects_at")
-        if self._counting is None and (last is None or now - last >= OBJECTS_EVERY_S):
-            self._last["objects_at"] = now
-            self._counting = asyncio.create_task(_count_in_child(self.settings))
-        value = self._last.get("objects")
-        return {} if value is None else {("objects", "bucket"): value}
+    async def _objects(self) -> dict[Key, float]:
+        """The bucket's object count as MinIO's own usage scanner last measured it.
 
-    async def close(self) -> None:
-        """Stop an object count still running (its child is killed)."""
-        if self._counting is not None:
-            self._counting.cancel()
-            await asyncio.gather(self._counting, return_exceptions=True)
+        Artifacts expire by lifecycle rules counted in days, so in a soak the bucket only
+        grows (the series is shown, not judged). Listing it instead (a million keys by
+        the end) loaded the machine for minutes at every sample, and the API's latency
+        with it: a drift of the harness, not of the system.
+        """
+        url = f"{(self.settings.s3_endpoint_url or '').rstrip('/')}/minio/v2/metrics/bucket"
+        async with httpx.AsyncClient(timeout=10) as client:
+            response = await client.get(url)
+            response.raise_for_status()
+        count = object_count(response.text, self.settings.s3_bucket)
+        return {} if count is None else {("objects", "bucket"): count}
 
     def _processes(self, now: float) -> dict[Key, float]:
         values: dict[Key, float] = {}
@@ -1141,7 +1104,6 @@ async def drive(run: Run, receiver: LoopbackReceiver) -> list[Finding]:
         stop.set()
         await reader
         load_task.cancel()
-        await sampler.close()
     return _report(run, sampler, load, completions, drained_at or time.time())
 
 
@@ -1308,15 +1270,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--keep", action="store_true", help="keep the database, topics, bucket")
     parser.add_argument("--stages-process", metavar="STAGES", help=argparse.SUPPRESS)
-    parser.add_argument("--count-objects", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.count_objects:
-        print(count_objects(load_settings()))
-        return 0
     if args.stages_process:
         settings = load_settings()
         configure_logging(settings)
