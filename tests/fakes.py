@@ -15,7 +15,8 @@ import numpy as np
 import xarray as xr
 
 from driftline.contracts.events import MissionCompletedV1, SimulationCompletedV1
-from driftline.forcing.catalog import ChosenSource
+from driftline.forcing.catalog import Catalog, ChosenSource
+from driftline.forcing.model import SourceConfig
 from driftline.forcing.plan import ForcingPlan
 from driftline.forcing.store import subset_key
 from driftline.simulation.leeway import SimulationOutcome, SimulationRequest
@@ -125,3 +126,18 @@ class FakeShards:
     async def simulated(self, mission_id: uuid.UUID) -> list[SimulationCompletedV1]:
         found = [c for c in self.recorded if c.mission_id == mission_id and c.shard]
         return sorted(found, key=lambda c: c.shard.index if c.shard else 0)
+
+
+def still_water_catalog() -> Catalog:
+    """Constant current and wind everywhere: covers any mission, reads no file."""
+    return Catalog(
+        [
+            SourceConfig(
+                name="still-water",
+                kind="constant",
+                variables=["current", "wind"],
+                values={"current": (0.1, 0.0), "wind": (2.0, 1.0)},
+                synthetic_allowed=True,
+            )
+        ]
+    )

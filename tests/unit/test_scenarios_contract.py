@@ -16,11 +16,9 @@ from driftline.contracts.envelope import Envelope, stage_source
 from driftline.contracts.events import MissionRequestedV1, MissionValidatedV1
 from driftline.contracts.missions import MissionCreate, particles_per_scenario
 from driftline.errors import InvalidMission
-from driftline.forcing.catalog import Catalog
-from driftline.forcing.model import SourceConfig
 from driftline.forcing.plan import seed_area
 from driftline.settings import Settings
-from tests.fakes import FakeLand
+from tests.fakes import FakeLand, still_water_catalog
 from tests.helpers import mission_body
 from workers.validate import validate
 
@@ -214,23 +212,9 @@ def _requested(body: dict[str, Any]) -> Envelope[MissionRequestedV1]:
     return Envelope(data=data, source=stage_source("test"))
 
 
-def _still_water() -> Catalog:
-    return Catalog(
-        [
-            SourceConfig(
-                name="still-water",
-                kind="constant",
-                variables=["current", "wind"],
-                values={"current": (0.1, 0.0), "wind": (2.0, 1.0)},
-                synthetic_allowed=True,
-            )
-        ]
-    )
-
-
 async def test_validate_names_each_scenarios_objects() -> None:
     outcome = await validate(
-        _requested(_two()), settings=Settings(), catalog=_still_water(), land=FakeLand()
+        _requested(_two()), settings=Settings(), catalog=still_water_catalog(), land=FakeLand()
     )
     [validated] = outcome.emits
     assert isinstance(validated, MissionValidatedV1)
@@ -243,7 +227,7 @@ async def test_validate_refuses_a_scenario_on_land_naming_it() -> None:
     body["scenarios"][0]["last_known_position"] = {**LKP, "lon": 4.5}  # east of the coast
     with pytest.raises(InvalidMission) as info:
         await validate(
-            _requested(body), settings=Settings(), catalog=_still_water(), land=FakeLand()
+            _requested(body), settings=Settings(), catalog=still_water_catalog(), land=FakeLand()
         )
     assert info.value.reason == "position_on_land"
     assert "of scenario 'PIW at LKP'" in info.value.detail
@@ -254,7 +238,7 @@ async def test_validate_refuses_a_track_entirely_on_land() -> None:
     body["scenarios"][1]["track"] = [{**p, "lon": 4.5} for p in TRACK]
     with pytest.raises(InvalidMission) as info:
         await validate(
-            _requested(body), settings=Settings(), catalog=_still_water(), land=FakeLand()
+            _requested(body), settings=Settings(), catalog=still_water_catalog(), land=FakeLand()
         )
     assert "The track of scenario 'raft from track' lies entirely on land" in info.value.detail
 

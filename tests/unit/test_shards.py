@@ -24,8 +24,6 @@ from driftline.contracts.events import (
 )
 from driftline.contracts.missions import MissionCreate, MissionStatus
 from driftline.errors import InvalidMission, RequestRejected
-from driftline.forcing.catalog import Catalog
-from driftline.forcing.model import SourceConfig
 from driftline.missions import TimeWindow, screen_submission
 from driftline.runtime.apply import shard_row
 from driftline.settings import Settings, particle_limit
@@ -40,7 +38,14 @@ from driftline.simulation.shards import (
 )
 from driftline.storage.keys import particles_key
 from driftline.storage.local import LocalArtifactStore
-from tests.fakes import FakeLand, FakeShards, FakeSimulator, InMemorySubsets, write_particles
+from tests.fakes import (
+    FakeLand,
+    FakeShards,
+    FakeSimulator,
+    InMemorySubsets,
+    still_water_catalog,
+    write_particles,
+)
 from tests.helpers import mission_body
 from workers.fetch_forcing import fetch_forcing
 from workers.postprocess import merged_forcing, postprocess
@@ -199,20 +204,6 @@ def test_merge_aligns_a_shorter_shard_and_maps_status_by_name(tmp_path: Path) ->
 # -- the stages ---------------------------------------------------------------------------
 
 
-def _catalog() -> Catalog:
-    return Catalog(
-        [
-            SourceConfig(
-                name="still-water",
-                kind="constant",
-                variables=["current", "wind"],
-                values={"current": (0.1, 0.0), "wind": (2.0, 1.0)},
-                synthetic_allowed=True,
-            )
-        ]
-    )
-
-
 def _mission(**changes: Any) -> MissionCreate:
     return MissionCreate.model_validate(mission_body(**changes))
 
@@ -233,7 +224,7 @@ async def test_fetch_forcing_emits_one_record_per_shard_with_ids_of_their_own() 
     settings = Settings(shard_particles=1_000, shard_topic_partitions=4)
     event = _validated(2_500)
     outcome = await fetch_forcing(
-        event, settings=settings, catalog=_catalog(), subsets=InMemorySubsets()
+        event, settings=settings, catalog=still_water_catalog(), subsets=InMemorySubsets()
     )
     assert outcome.status is MissionStatus.FORCING_READY
     assert "3 shards" in (outcome.detail or "")
@@ -250,7 +241,7 @@ async def test_fetch_forcing_leaves_a_mission_within_the_shard_size_whole() -> N
     outcome = await fetch_forcing(
         event,
         settings=Settings(shard_particles=1_000),
-        catalog=_catalog(),
+        catalog=still_water_catalog(),
         subsets=InMemorySubsets(),
     )
     [ready] = outcome.emits
@@ -399,9 +390,11 @@ async def test_validate_applies_the_tenant_limit() -> None:
         request=_mission(particles=4_000),
     )
     event = Envelope(data=data, source=stage_source("api"))
-    outcome = await validate(event, settings=settings, catalog=_catalog(), land=FakeLand())
+    outcome = await validate(
+        event, settings=settings, catalog=still_water_catalog(), land=FakeLand()
+    )
     assert outcome.status is MissionStatus.VALIDATED
     other = Envelope(data=data.model_copy(update={"tenant": "other"}), source="api")
     with pytest.raises(InvalidMission) as info:
-        await validate(other, settings=settings, catalog=_catalog(), land=FakeLand())
+        await validate(other, settings=settings, catalog=still_water_catalog(), land=FakeLand())
     assert info.value.reason == "too_many_particles"

@@ -27,11 +27,16 @@ from driftline.contracts.events import (
 from driftline.contracts.missions import MissionCreate, MissionStatus
 from driftline.errors import ConfigurationError, ForcingGap, InvalidMission
 from driftline.forcing.catalog import Catalog
-from driftline.forcing.model import SourceConfig
 from driftline.settings import Settings
 from driftline.storage.keys import particles_key
 from driftline.storage.local import LocalArtifactStore
-from tests.fakes import FakeLand, FakeSimulator, InMemorySubsets, RecordingCallbacks
+from tests.fakes import (
+    FakeLand,
+    FakeSimulator,
+    InMemorySubsets,
+    RecordingCallbacks,
+    still_water_catalog,
+)
 from tests.helpers import mission_body, sample_summary
 from workers import STAGE_REGISTRY
 from workers.fetch_forcing import fetch_forcing
@@ -40,21 +45,6 @@ from workers.simulate import simulate
 from workers.validate import validate
 
 TENANT = "jrcc"
-
-
-def _catalog() -> Catalog:
-    """Constant current and wind everywhere: covers any mission, reads no file."""
-    return Catalog(
-        [
-            SourceConfig(
-                name="still-water",
-                kind="constant",
-                variables=["current", "wind"],
-                values={"current": (0.1, 0.0), "wind": (2.0, 1.0)},
-                synthetic_allowed=True,
-            )
-        ]
-    )
 
 
 def _request(**changes: Any) -> MissionCreate:
@@ -89,7 +79,9 @@ def _validated() -> Envelope[MissionValidatedV1]:
 
 async def test_validate_emits_validated_with_object_type_and_seed() -> None:
     event = _requested()
-    outcome = await validate(event, settings=Settings(), catalog=_catalog(), land=FakeLand())
+    outcome = await validate(
+        event, settings=Settings(), catalog=still_water_catalog(), land=FakeLand()
+    )
     assert outcome.status is MissionStatus.VALIDATED
     [validated] = outcome.emits
     assert isinstance(validated, MissionValidatedV1)
@@ -110,14 +102,19 @@ async def test_validate_refuses_what_the_deployment_does_not_allow(
 ) -> None:
     settings = Settings(**limits)
     with pytest.raises(InvalidMission) as info:
-        await validate(_requested(), settings=settings, catalog=_catalog(), land=FakeLand())
+        await validate(
+            _requested(), settings=settings, catalog=still_water_catalog(), land=FakeLand()
+        )
     assert info.value.reason == reason
 
 
 async def test_validate_refuses_a_position_on_land_in_words() -> None:
     with pytest.raises(InvalidMission) as info:
         await validate(
-            _requested(), settings=Settings(), catalog=_catalog(), land=FakeLand(coast_lon=3.0)
+            _requested(),
+            settings=Settings(),
+            catalog=still_water_catalog(),
+            land=FakeLand(coast_lon=3.0),
         )
     assert info.value.reason == "position_on_land"
     assert "60.0000N 4.0000E is on land" in info.value.detail
@@ -132,7 +129,7 @@ async def test_validate_reports_a_forcing_gap() -> None:
 async def test_fetch_forcing_ensures_one_subset_per_variable() -> None:
     subsets = InMemorySubsets()
     outcome = await fetch_forcing(
-        _validated(), settings=Settings(), catalog=_catalog(), subsets=subsets
+        _validated(), settings=Settings(), catalog=still_water_catalog(), subsets=subsets
     )
     assert outcome.status is MissionStatus.FORCING_READY
     [ready] = outcome.emits
