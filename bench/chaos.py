@@ -270,9 +270,11 @@ class ChaosRun:
         for kind, args in [("api", ["api"]), ("relay", ["relay"])] + [
             (stage, ["worker", stage]) for stage in STAGES
         ]:  # the first of each kind is the one faults target
-            commands[kind] = args
-            for n in range(2, self.config.replicas + 1):
-                commands[f"{kind}-{n}"] = args
+            for n in range(1, self.config.replicas + 1):
+                name = kind if n == 1 else f"{kind}-{n}"
+                # each worker a static member under a name it keeps across its restarts
+                instance = ["--instance", name] if kind in STAGES else []
+                commands[name] = args + instance
         for name, args in commands.items():
             process = DriftlineProcess(
                 name, args, self.env(name), self.home / "logs" / f"{name}.log"

@@ -81,9 +81,17 @@ class Settings(BaseSettings):
         "at most this long after the dependency is back.",
     )
     kafka_session_timeout_s: float = Field(
-        10.0,
+        6.0,
         description="How long the consumer group waits for a silent (crashed) worker before "
-        "its partitions go to another: the pause a SIGKILLed worker causes.",
+        "its partitions go to another: the pause a SIGKILLed worker causes. 6 s is the least "
+        "a stock broker accepts (group.min.session.timeout.ms).",
+    )
+    kafka_group_instance_id: str | None = Field(
+        None,
+        description="Static group membership (KIP-345) for this worker process, unique per "
+        "stage: restarted within the session timeout, it takes its partitions back without "
+        "a rebalance. A stopped static member does not leave its group: its partitions wait "
+        "the session timeout unless it returns. Usually set by `driftline worker --instance`.",
     )
     max_particles: int = Field(
         50_000, description="Most particles a mission may ask for, unless its tenant has a limit."

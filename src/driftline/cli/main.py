@@ -184,10 +184,20 @@ def worker(
         ),
     ],
     metrics_port: MetricsPort = None,
+    instance: Annotated[
+        str | None,
+        typer.Option(
+            "--instance",
+            help="Static group membership: a name unique among this stage's workers and kept "
+            "across restarts (e.g. simulate-1), so a crashed worker restarted within the "
+            "session timeout takes its partitions back without a rebalance "
+            "(DRIFTLINE_KAFKA_GROUP_INSTANCE_ID).",
+        ),
+    ] = None,
 ) -> None:
     """Run a pipeline stage's consumer (or all of them in one process). SIGTERM drains.
 
-    Example: driftline worker simulate --metrics-port 9103
+    Example: driftline worker simulate --metrics-port 9103 --instance simulate-1
     """
     from driftline.bootstrap import run_workers
     from workers import STAGE_REGISTRY
@@ -197,7 +207,9 @@ def worker(
         raise typer.BadParameter(
             f"unknown stage {stage!r}; one of {', '.join(STAGE_REGISTRY)}, all"
         )
-    settings = _process_settings(f"worker-{stage}", metrics_port=metrics_port)
+    settings = _process_settings(
+        f"worker-{stage}", metrics_port=metrics_port, kafka_group_instance_id=instance
+    )
     asyncio.run(run_workers(settings, stages))
 
 

@@ -61,6 +61,7 @@ def new_consumer(settings: Settings, *, group_id: str, client_id: str) -> AIOKaf
         max_poll_interval_ms=600_000,
         request_timeout_ms=int(settings.kafka_request_timeout_s * 1000) + 30_000,
         metadata_max_age_ms=5_000,
+        group_instance_id=settings.kafka_group_instance_id,
     )
 
 

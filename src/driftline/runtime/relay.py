@@ -96,7 +96,9 @@ class OutboxRelay:
                         await _close_quietly(producer)
                         producer = None
                     await sleep_or_stop(stop, backoff * (0.8 + 0.4 * random.random()))
-                    backoff = min(backoff * 2, self._settings.retry_backoff_max_s)
+                    # An outage, never the row's fault: poll as the runners do, so
+                    # publishing resumes within DRIFTLINE_OUTAGE_POLL_MAX_S of the return.
+                    backoff = min(backoff * 2, self._settings.outage_poll_max_s)
                     continue
                 await self._wait_for_work(stop)
         finally:

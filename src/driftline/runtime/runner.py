@@ -145,7 +145,7 @@ class StageRunner:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(consumer.stop(), timeout)
                 log.warning("runner.start_retry", stage=self.stage.name, error=str(exc))
-                await sleep_or_stop(stop, self._settings.retry_backoff_max_s)
+                await sleep_or_stop(stop, self._settings.outage_poll_max_s)
         return None
 
     async def _finish(self, tasks: list[asyncio.Task[None]], timeout_s: float) -> None:
