@@ -595,8 +595,9 @@ class ChaosRun:
         if before_faults:
             report.fault_free_p95_s = _percentile(before_faults, 0.95)
             slow = 3 * report.fault_free_p95_s
-            for fault in self.faults:  # missions in flight at the kill that took > 3x
-                hit = [end - start for start, end in lifetimes if start <= fault.at <= end]
+            for fault in self.faults:  # missions in flight during the outage that took > 3x
+                until = fault.restarted_at or fault.at
+                hit = [end - start for start, end in lifetimes if start <= until and end >= fault.at]
                 fault.slowed = sorted(d for d in hit if d > slow)
 
     def leaked_folders(self) -> list[str]:

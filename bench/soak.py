@@ -1223,7 +1223,7 @@ async def soak(config: SoakConfig) -> int:
         run = Run(config, settings, children, api_key, database, stop_on_signals())
         findings = await _with_children(run, logs)
     finally:
-        if not config.keep:
+        if not config.keep and not config.private_services:  # private ones go whole, below
             await cleanup(settings, admin_url, database)
         if config.private_services:
             local.down()  # with --keep, its data stays in the run's folder

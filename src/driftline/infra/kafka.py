@@ -160,6 +160,11 @@ class KafkaCluster:
             "transaction.state.log.replication.factor": str(rf),
             "transaction.state.log.min.isr": "2" if rf >= 3 else "1",
             "group.initial.rebalance.delay.ms": "0",
+            # A restarted node cannot register again until its previous incarnation's
+            # broker session has expired (DUPLICATE_BROKER_REGISTRATION): the default 9 s
+            # made every restart 6 s longer, and let the groups' consumers' sessions run out.
+            "broker.session.timeout.ms": "3000",
+            "broker.heartbeat.interval.ms": "500",
             "auto.create.topics.enable": "true",
             "log.retention.hours": "168",
             "share.coordinator.state.topic.replication.factor": str(rf),
