@@ -597,7 +597,7 @@ class ChaosRun:
             slow = 3 * report.fault_free_p95_s
             for fault in self.faults:  # missions in flight during the outage that took > 3x
                 until = fault.restarted_at or fault.at
-                hit = [end - start for start, end in lifetimes if start <= until and end >= fault.at]
+                hit = [e - s for s, e in lifetimes if s <= until and e >= fault.at]
                 fault.slowed = sorted(d for d in hit if d > slow)
 
     def leaked_folders(self) -> list[str]:
