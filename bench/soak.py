@@ -42,6 +42,7 @@ import contextlib
 import csv
 import ctypes
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -83,6 +84,7 @@ from driftline.contracts.topics import all_topics, topic
 from driftline.db.migrate import upgrade_async
 from driftline.db.unit_of_work import Database
 from driftline.infra.manager import LocalServices, ensure_bucket, free_port_offset, s3_client
+from driftline.infra.process import read_pid
 from driftline.logs import configure_logging
 from driftline.retention import RetentionPolicy
 from driftline.runtime.kafka import create_topics, retention_ms, topic_partitions
@@ -241,6 +243,7 @@ class SoakConfig:
     drain_timeout_s: float = 600.0
     private_services: bool = False
     keep: bool = False
+    prefill_missions: int = 0  # completed missions in the table before the load starts
 
     @property
     def processed_events_s(self) -> float:
@@ -432,6 +435,27 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def service_pids(local: LocalServices) -> dict[str, int]:
+    found = {
+        "postgres": local.postgres.pid(),
+        "minio": read_pid(local.minio.pid_file),
+        "kafka": read_pid(local.kafka.nodes[0].pid_file),
+    }
+    return {name: pid for name, pid in found.items() if pid is not None}
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of `pid` and its live children (PostgreSQL's backends)."""
+    total = cpu_seconds(pid)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                total += cpu_seconds(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
 
 
 def free_port() -> int:
@@ -681,6 +705,7 @@ class Sampler:
     load: Load
     completions: Completions
     database: str
+    services: dict[str, int] = field(default_factory=dict)
     samples: list[Sample] = field(default_factory=list)
     _last: dict[str, float] = field(default_factory=dict)
 
@@ -769,6 +794,8 @@ class Sampler:
         for name, pid in pids.items():
             values[("rss_mb", name)] = rss_bytes(pid) / 2**20
             values[("cpu_cores", name)] = self._rate(f"cpu-{name}", cpu_seconds(pid), now)
+        for name, pid in self.services.items():  # shown, not judged: whose CPU grows?
+            values[("cpu_cores", name)] = self._rate(f"cpu-{name}", tree_cpu_seconds(pid), now)
         return values
 
     def _window(self, now: float) -> dict[Key, float]:
@@ -1062,6 +1089,7 @@ class Run:
     children: list[Child]
     api_key: str
     database: str
+    services: dict[str, int] = field(default_factory=dict)  # service -> pid, for its CPU
     interrupted: asyncio.Event = field(default_factory=asyncio.Event)
     started: float = 0.0
     load_end: float = 0.0
@@ -1072,7 +1100,9 @@ async def drive(run: Run, receiver: LoopbackReceiver) -> list[Finding]:
     config = run.config
     load = Load(run.settings.public_base_url, run.api_key, config, receiver.url("/soak-hook"))
     completions = Completions(run.settings, load)
-    sampler = Sampler(run.settings, config, run.children, load, completions, run.database)
+    sampler = Sampler(
+        run.settings, config, run.children, load, completions, run.database, run.services
+    )
     stop = asyncio.Event()
     reader = asyncio.create_task(completions.run(stop))
     run.started = time.time()
@@ -1168,6 +1198,32 @@ def _report(
     return findings
 
 
+async def prefill(database_url: str, count: int) -> None:
+    """`count` completed missions of the soak's own shape, as a long-running deployment
+    holds them (missions are kept): does latency depend on how many there are?"""
+    if count <= 0:
+        return
+    request = json.dumps(mission_body(external_ref="SOAK-PREFILL"))
+    conn = await asyncpg.connect(admin_dsn(database_url))
+    try:
+        await conn.execute(
+            """
+            INSERT INTO missions (id, tenant, name, external_ref, request, status, stage,
+                                  progress, created_at, updated_at, completed_at)
+            SELECT gen_random_uuid(), 'soak', 'prefill', 'SOAK-PREFILL-' || n, $1::jsonb,
+                   'completed', 'notify', 1.0, now() - interval '1 day',
+                   now() - interval '1 day', now() - interval '1 day'
+            FROM generate_series(1, $2) AS n
+            """,
+            request,
+            count,
+        )
+        await conn.execute("VACUUM ANALYZE missions")
+    finally:
+        await conn.close()
+    print(f"prefilled {count:,} completed missions", flush=True)
+
+
 async def cleanup(settings: Settings, admin_url: str, database: str) -> None:
     """Drop what the run made: database, topics, bucket."""
     await drop_database(admin_url, database)
@@ -1218,9 +1274,18 @@ async def soak(config: SoakConfig) -> int:
         async with db.unit_of_work() as uow:
             api_key = await create_api_key(uow, "soak")
         await db.close()
+        await prefill(url, config.prefill_missions)
         logs = PROJECT_ROOT / ".driftline" / "soak" / run_id / "logs"
         children = deployment(settings, config, logs, port)
-        run = Run(config, settings, children, api_key, database, stop_on_signals())
+        run = Run(
+            config,
+            settings,
+            children,
+            api_key,
+            database,
+            services=service_pids(local),
+            interrupted=stop_on_signals(),
+        )
         findings = await _with_children(run, logs)
     finally:
         if not config.keep and not config.private_services:  # private ones go whole, below
@@ -1269,6 +1334,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "using the shared ones",
     )
     parser.add_argument("--keep", action="store_true", help="keep the database, topics, bucket")
+    parser.add_argument(
+        "--prefill-missions",
+        type=int,
+        default=0,
+        metavar="N",
+        help="insert N completed missions before the load (latency vs the kept table's size)",
+    )
     parser.add_argument("--stages-process", metavar="STAGES", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -1288,6 +1360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stage_processes=LAYOUTS[args.stage_processes],
         private_services=args.private_services,
         keep=args.keep,
+        prefill_missions=args.prefill_missions,
     )
     return asyncio.run(soak(config))
 
