@@ -94,7 +94,7 @@ from driftline.runtime.stage import Stage, StageOutcome
 from driftline.settings import PROJECT_ROOT, Settings, load_settings
 from driftline.simulation.leeway import resolve_object_type, seed_from_mission_id
 from driftline.storage.base import ArtifactStore
-from tests.helpers import mission_body
+from tests.helpers import drop_database, mission_body
 from tests.pipeline import settings_env
 from tests.receiver import LoopbackReceiver
 from workers import notify
@@ -312,22 +312,6 @@ async def create_database(admin_url: str, name: str) -> str:
     url = admin_url.rsplit("/", 1)[0] + f"/{name}"
     await upgrade_async(url)
     return url
-
-
-async def drop_database(admin_url: str, name: str, attempts: int = 30) -> None:
-    """Drop `name`, waiting out an autovacuum worker in it (FORCE may not end those)."""
-    conn = await asyncpg.connect(admin_dsn(admin_url))
-    try:
-        for attempt in range(attempts):
-            try:
-                await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-                return
-            except (asyncpg.InsufficientPrivilegeError, asyncpg.ObjectInUseError):
-                if attempt == attempts - 1:
-                    raise
-                await asyncio.sleep(2)
-    finally:
-        await conn.close()
 
 
 async def prepare_topics(settings: Settings, config: SoakConfig) -> None:
@@ -1226,7 +1210,7 @@ async def prefill(database_url: str, count: int) -> None:
 
 async def cleanup(settings: Settings, admin_url: str, database: str) -> None:
     """Drop what the run made: database, topics, bucket."""
-    await drop_database(admin_url, database)
+    await drop_database(admin_dsn(admin_url), database)
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
     await admin.start()
     try:

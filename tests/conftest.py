@@ -22,7 +22,7 @@ import asyncpg
 import pytest
 
 from driftline.settings import Settings, load_settings
-from tests.helpers import unique_id
+from tests.helpers import drop_database, unique_id
 
 #: One template per pytest process, so sessions running side by side never drop each other's.
 TEMPLATE_DB = f"driftline_test_template_{os.getpid()}"
@@ -161,11 +161,7 @@ async def template_database(services: ServiceEndpoints) -> AsyncIterator[str]:
     from driftline.db.migrate import upgrade_async
 
     async def drop() -> None:
-        conn = await asyncpg.connect(_dsn(services.database_url))
-        try:
-            await conn.execute(f"DROP DATABASE IF EXISTS {TEMPLATE_DB} WITH (FORCE)")
-        finally:
-            await conn.close()
+        await drop_database(_dsn(services.database_url), TEMPLATE_DB)
 
     await drop()
     conn = await asyncpg.connect(_dsn(services.database_url))
@@ -208,8 +204,4 @@ async def settings(
     )
     ensure_bucket(services.s3_endpoint_url, isolated, bucket)
     yield isolated
-    admin = await asyncpg.connect(_dsn(services.database_url))
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-    finally:
-        await admin.close()
+    await drop_database(_dsn(services.database_url), database)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
 import aioboto3
+import asyncpg
 
 from driftline.contracts.events import Centroid, MissionSummary
 from driftline.settings import Settings
@@ -56,3 +58,20 @@ def s3_client(settings: Settings) -> Any:
         aws_secret_access_key=settings.s3_secret_key,
         region_name=settings.s3_region,
     )
+
+
+async def drop_database(dsn: str, name: str, attempts: int = 30) -> None:
+    """Drop `name` (connecting with `dsn`), waiting out an autovacuum worker in it: FORCE
+    cannot end a superuser's backend, and says InsufficientPrivilegeError instead."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        for attempt in range(attempts):
+            try:
+                await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                return
+            except (asyncpg.InsufficientPrivilegeError, asyncpg.ObjectInUseError):
+                if attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(1)
+    finally:
+        await conn.close()
