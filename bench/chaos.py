@@ -47,6 +47,7 @@ from rich.table import Table
 from bench.processes import MARKER, DriftlineProcess, marked
 from driftline.contracts.envelope import header_map
 from driftline.contracts.topics import PUBLIC_TOPICS, internal_topics, topic
+from driftline.db.urls import asyncpg_dsn
 from driftline.forcing.sample import write_sample_catalog
 from driftline.infra.manager import LocalServices, free_port_offset
 from driftline.runtime.dead_letters import read_dead_letters
@@ -524,8 +525,7 @@ class ChaosRun:
     # -- settling and the figures ----------------------------------------------------------
 
     async def missions_in_db(self) -> dict[str, asyncpg.Record]:
-        dsn = self.settings.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
-        conn = await asyncio.wait_for(asyncpg.connect(dsn), 10)
+        conn = await asyncio.wait_for(asyncpg.connect(asyncpg_dsn(self.settings.database_url)), 10)
         try:
             rows = await conn.fetch(
                 "SELECT id::text AS id, status, stage, status_detail, failure_reason FROM missions"

@@ -37,11 +37,12 @@ from pathlib import Path
 
 import asyncpg
 
-from bench.soak import Child, admin_dsn, cpu_seconds, free_port, p99
+from bench.soak import Child, cpu_seconds, free_port, p99
 from bench.stage_throughput import TENANT, Scratch, load_average, scratch, until
 from driftline.auth import create_api_key
 from driftline.contracts.missions import MissionCreate
 from driftline.db.unit_of_work import Database
+from driftline.db.urls import asyncpg_dsn
 from driftline.infra.manager import LocalServices
 from driftline.settings import PROJECT_ROOT, Settings, load_settings
 from tests.helpers import mission_body
@@ -92,7 +93,7 @@ async def database_rate(settings: Settings, clients: int, seconds: float) -> flo
     request = json.dumps(MissionCreate.model_validate(mission_body()).model_dump(mode="json"))
     headers = json.dumps({"ce_type": "driftline.mission.requested.v1", "traceparent": "x" * 55})
     pool = await asyncpg.create_pool(
-        admin_dsn(settings.database_url), min_size=clients, max_size=clients
+        asyncpg_dsn(settings.database_url), min_size=clients, max_size=clients
     )
     done = 0
 
@@ -251,7 +252,7 @@ def _tree_cpu(pid: int) -> float:
 
 
 async def _missing(settings: Settings, accepted: Sequence[str]) -> int:
-    conn = await asyncpg.connect(admin_dsn(settings.database_url))
+    conn = await asyncpg.connect(asyncpg_dsn(settings.database_url))
     try:
         found = await conn.fetchval(
             "SELECT count(*) FROM missions WHERE id = ANY($1::uuid[])", list(accepted)

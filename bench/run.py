@@ -26,6 +26,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from driftline.db.migrate import upgrade_async
+from driftline.db.urls import asyncpg_dsn, with_database
 from driftline.forcing.sample import write_sample_forcing
 from driftline.infra.manager import LocalServices, ensure_bucket
 from driftline.settings import load_settings
@@ -41,12 +42,12 @@ STAGES = ["validated", "forcing_ready", "simulated", "results_ready", "completed
 
 async def _database(admin_url: str) -> str:
     name = f"bench_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(admin_url.replace("postgresql+asyncpg", "postgresql"))
+    conn = await asyncpg.connect(asyncpg_dsn(admin_url))
     try:
         await conn.execute(f"CREATE DATABASE {name}")
     finally:
         await conn.close()
-    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    url = with_database(admin_url, name)
     await upgrade_async(url)
     return url
 

@@ -85,6 +85,7 @@ from driftline.contracts.results import MissionResult, StoredArtifact
 from driftline.contracts.topics import all_topics, topic
 from driftline.db.migrate import upgrade_async
 from driftline.db.unit_of_work import Database
+from driftline.db.urls import asyncpg_dsn, with_database
 from driftline.infra.manager import LocalServices, ensure_bucket, free_port_offset, s3_client
 from driftline.infra.process import read_pid
 from driftline.logs import configure_logging
@@ -300,18 +301,13 @@ def with_retention(settings: Settings, config: SoakConfig) -> Settings:
     )
 
 
-def admin_dsn(database_url: str, database: str | None = None) -> str:
-    dsn = database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
-    return dsn if database is None else dsn.rsplit("/", 1)[0] + f"/{database}"
-
-
 async def create_database(admin_url: str, name: str) -> str:
-    conn = await asyncpg.connect(admin_dsn(admin_url))
+    conn = await asyncpg.connect(asyncpg_dsn(admin_url))
     try:
         await conn.execute(f"CREATE DATABASE {name}")
     finally:
         await conn.close()
-    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    url = with_database(admin_url, name)
     await upgrade_async(url)
     return url
 
@@ -715,7 +711,7 @@ class Sampler:
         full scan while its pages are not yet all-visible), load of the harness's own that
         would show up as the system's latency drift. Pruned tables are bounded: counted.
         """
-        conn = await asyncpg.connect(admin_dsn(self.settings.database_url))
+        conn = await asyncpg.connect(asyncpg_dsn(self.settings.database_url))
         started = time.monotonic()
         try:
             stats = {
@@ -1213,7 +1209,7 @@ async def prefill(database_url: str, count: int) -> None:
     if count <= 0:
         return
     request = json.dumps(mission_body(external_ref="SOAK-PREFILL"))
-    conn = await asyncpg.connect(admin_dsn(database_url))
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
         await conn.execute(
             """
@@ -1235,7 +1231,7 @@ async def prefill(database_url: str, count: int) -> None:
 
 async def cleanup(settings: Settings, admin_url: str, database: str) -> None:
     """Drop what the run made: database, topics, bucket."""
-    await drop_database(admin_dsn(admin_url), database)
+    await drop_database(asyncpg_dsn(admin_url), database)
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
     await admin.start()
     try:

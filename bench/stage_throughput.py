@@ -54,7 +54,6 @@ from sqlalchemy.pool import Pool
 from bench.soak import (
     SOAK_STAGES,
     Child,
-    admin_dsn,
     cleanup,
     cpu_seconds,
     create_database,
@@ -70,6 +69,7 @@ from driftline.contracts.missions import MissionCreate, utcnow
 from driftline.contracts.topics import consumer_group, topic
 from driftline.db.models import Mission
 from driftline.db.unit_of_work import Database
+from driftline.db.urls import asyncpg_dsn
 from driftline.infra.manager import LocalServices, ensure_bucket
 from driftline.runtime import metrics
 from driftline.runtime.kafka import create_topics, new_consumer, new_producer, topic_partitions
@@ -490,7 +490,7 @@ async def relay_rate(base: Settings, local: LocalServices, rows: int) -> tuple[R
 
 
 async def _bare_publish(settings: Settings) -> Rate:
-    conn = await asyncpg.connect(admin_dsn(settings.database_url))
+    conn = await asyncpg.connect(asyncpg_dsn(settings.database_url))
     try:
         rows = await conn.fetch("SELECT topic, key, headers, payload FROM outbox ORDER BY id")
     finally:
@@ -617,7 +617,7 @@ async def counters(s: Scratch) -> Counters:
     transaction too (`probe_overhead` measures what one call adds).
     """
     await asyncio.sleep(1.5)
-    conn = await asyncpg.connect(admin_dsn(s.settings.database_url))
+    conn = await asyncpg.connect(asyncpg_dsn(s.settings.database_url))
     try:
         row = await conn.fetchrow(
             "SELECT (SELECT xact_commit + xact_rollback FROM pg_stat_database"

@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from driftline.db.urls import asyncpg_dsn, with_database
 from driftline.settings import Settings, load_settings
 from tests.helpers import drop_database, unique_id
 
@@ -144,32 +145,21 @@ def service_control(services: ServiceEndpoints, base_settings: Settings) -> Serv
     return ServiceControl(base_settings, services.containers)
 
 
-def _dsn(database_url: str, database: str | None = None) -> str:
-    dsn = database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
-    if database is not None:
-        dsn = dsn.rsplit("/", 1)[0] + f"/{database}"
-    return dsn
-
-
-def _with_database(database_url: str, database: str) -> str:
-    return database_url.rsplit("/", 1)[0] + f"/{database}"
-
-
 @pytest.fixture(scope="session")
 async def template_database(services: ServiceEndpoints) -> AsyncIterator[str]:
     """A migrated database that each test's database is cloned from (fast)."""
     from driftline.db.migrate import upgrade_async
 
     async def drop() -> None:
-        await drop_database(_dsn(services.database_url), TEMPLATE_DB)
+        await drop_database(asyncpg_dsn(services.database_url), TEMPLATE_DB)
 
     await drop()
-    conn = await asyncpg.connect(_dsn(services.database_url))
+    conn = await asyncpg.connect(asyncpg_dsn(services.database_url))
     try:
         await conn.execute(f"CREATE DATABASE {TEMPLATE_DB}")
     finally:
         await conn.close()
-    await upgrade_async(_with_database(services.database_url, TEMPLATE_DB))
+    await upgrade_async(with_database(services.database_url, TEMPLATE_DB))
     yield TEMPLATE_DB
     await drop()
 
@@ -183,7 +173,7 @@ async def settings(
 
     test_id = unique_id()
     database = f"t_{test_id}"
-    admin = await asyncpg.connect(_dsn(services.database_url))
+    admin = await asyncpg.connect(asyncpg_dsn(services.database_url))
     try:
         await admin.execute(f"CREATE DATABASE {database} TEMPLATE {template_database}")
     finally:
@@ -193,7 +183,7 @@ async def settings(
         update={
             "kafka_bootstrap_servers": services.kafka_bootstrap,
             "topic_prefix": f"t{test_id}.",
-            "database_url": _with_database(services.database_url, database),
+            "database_url": with_database(services.database_url, database),
             "s3_endpoint_url": services.s3_endpoint_url,
             "s3_bucket": bucket,
             "artifact_dir": tmp_path / "artifacts",
@@ -204,4 +194,4 @@ async def settings(
     )
     ensure_bucket(services.s3_endpoint_url, isolated, bucket)
     yield isolated
-    await drop_database(_dsn(services.database_url), database)
+    await drop_database(asyncpg_dsn(services.database_url), database)

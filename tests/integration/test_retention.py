@@ -10,6 +10,7 @@ import asyncpg
 
 from driftline.contracts.missions import utcnow
 from driftline.db.unit_of_work import Database
+from driftline.db.urls import asyncpg_dsn
 from driftline.runtime.housekeeping import Housekeeper
 from driftline.runtime.kafka import create_topics
 from driftline.runtime.topic_config import apply_retention, check_topics
@@ -20,7 +21,7 @@ from tests.pipeline import eventually
 
 
 async def _execute(settings: Settings, sql: str, *args: object) -> None:
-    conn = await asyncpg.connect(settings.database_url.replace("postgresql+asyncpg", "postgresql"))
+    conn = await asyncpg.connect(asyncpg_dsn(settings.database_url))
     try:
         await conn.execute(sql, *args)
     finally:

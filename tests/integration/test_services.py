@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from driftline.db.migrate import downgrade, upgrade
+from driftline.db.urls import asyncpg_dsn
 from driftline.infra.kafka import api_versions
 from driftline.settings import Settings
 from tests.conftest import ServiceEndpoints
@@ -70,7 +71,7 @@ async def test_kafka_round_trip_on_apache_kafka(
 
 
 async def _tables(database_url: str) -> set[str]:
-    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg", "postgresql"))
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
         rows = await conn.fetch(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
@@ -88,7 +89,7 @@ async def test_migrations_round_trip_on_postgresql(settings: Settings) -> None:
     assert not TABLES & await _tables(settings.database_url)
     await asyncio.to_thread(upgrade, settings.database_url, "head")
     assert await _tables(settings.database_url) >= TABLES
-    conn = await asyncpg.connect(settings.database_url.replace("postgresql+asyncpg", "postgresql"))
+    conn = await asyncpg.connect(asyncpg_dsn(settings.database_url))
     try:
         assert "PostgreSQL" in await conn.fetchval("SELECT version()")
     finally:

@@ -22,6 +22,7 @@ from opentelemetry.trace import SpanKind
 from driftline.contracts.missions import utcnow
 from driftline.db.repositories import PendingEvent
 from driftline.db.unit_of_work import Database
+from driftline.db.urls import asyncpg_dsn
 from driftline.errors import TransientError
 from driftline.runtime import metrics
 from driftline.runtime.kafka import bounded, create_topics, new_producer
@@ -33,10 +34,6 @@ log = structlog.get_logger("driftline.relay")
 
 RELAY_LOCK_ID = 0x44524946  # "DRIF"
 NOTIFY_CHANNEL = "driftline_outbox"
-
-
-def _asyncpg_dsn(database_url: str) -> str:
-    return database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
 class OutboxRelay:
@@ -180,7 +177,7 @@ class OutboxRelay:
 
     async def _hold_leadership(self, stop: asyncio.Event) -> asyncpg.Connection | None:
         """Take the relay advisory lock (waiting as standby) and listen for NOTIFY."""
-        dsn = _asyncpg_dsn(self._settings.database_url)
+        dsn = asyncpg_dsn(self._settings.database_url)
         while not stop.is_set():
             try:
                 conn = await asyncio.wait_for(asyncpg.connect(dsn), 10)
