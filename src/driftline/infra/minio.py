@@ -102,6 +102,12 @@ class Minio:
                     # Metrics on loopback without a token: the soak reads the bucket's
                     # object count there instead of listing a million keys.
                     "MINIO_PROMETHEUS_AUTH_TYPE": "public",
+                    # The background scanner walks every object again and again (usage,
+                    # lifecycle, healing); at MinIO's default speed its CPU grew from 0.05
+                    # to 0.13 cores while the soak's bucket grew, which the pipeline's
+                    # latency paid for on a busy machine. Lifecycle rules here count in
+                    # days, and the API answers 410 by age, so a slow walk costs nothing.
+                    "MINIO_SCANNER_SPEED": os.environ.get("MINIO_SCANNER_SPEED", "slowest"),
                 },
             )
         wait_until(
