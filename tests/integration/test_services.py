@@ -146,3 +146,16 @@ def test_infra_up_again_is_a_fast_no_op_and_down_stops_only_its_own() -> None:
     up = runner.invoke(app, ["infra", "up", "--only", "minio"])
     assert up.exit_code == 0, up.output
     assert local.minio.healthy()
+
+
+def test_local_minio_scans_its_bucket_at_the_slowest_speed() -> None:
+    """The scanner's walks grow with the bucket and cost the pipeline's latency
+    (docs/operations.md, "Retention"): `driftline infra up` starts MinIO with it slowed."""
+    from driftline.infra.manager import LocalServices
+    from driftline.settings import load_settings
+
+    local = LocalServices(load_settings())
+    local.up()
+    pid = {s.name: s.pid for s in local.status()}["minio"]
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    assert b"MINIO_SCANNER_SPEED=slowest" in environ
