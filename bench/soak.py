@@ -33,7 +33,10 @@ by more than 10 %; sizes also by more than 1 MiB, RSS by more than 8 MiB); if th
 missions table's bytes per row grow by more than 10 %; or if the p99 POST or end-to-end
 latency drifts up by more than 20 % (median of the per-window p99s, last third of the
 load phase vs the first third after warm-up). A series whose retention cannot have
-applied before the middle third starts (a short run) is reported as not judged.
+applied before the middle third starts (a short run) is reported as not judged. Next to
+the latency drift it shows (never judges) how long a fixed piece of work took on the
+machine in the same thirds: on a shared two-core host at ~90 % CPU the latency moves with
+the speed the host gives, and the probe tells that apart from the system slowing down.
 """
 
 from __future__ import annotations
@@ -515,6 +518,28 @@ def object_count(metrics: str, bucket: str) -> float | None:
     return None
 
 
+#: A fixed piece of pure-Python work, timed inside a child process of its own.
+MACHINE_PROBE = (
+    "import time\nt = time.perf_counter()\ns = 0\n"
+    "for i in range(200_000):\n    s += i * i % 7\nprint(time.perf_counter() - t)"
+)
+
+
+async def machine_probe() -> dict[Key, float]:
+    """How long the same work takes on this machine now, under the run's own load.
+
+    The system's latency on a two-core machine at ~90 % CPU moves with the speed the
+    host gives it; when the probe slows down by as much as the latency drifts, the
+    machine changed, not the system. A child process, so the driver's event loop (which
+    times the POSTs) is not held.
+    """
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", MACHINE_PROBE, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await child.communicate()
+    return {("machine", "probe_ms"): float(out) * 1000}
+
+
 async def _bounded(what: str, probe: Awaitable[dict[Key, float]]) -> dict[Key, float]:
     """A probe's values, or none when its service does not answer in time (an outage is
     part of what a soak may meet; the gap shows in the CSV and the plot)."""
@@ -697,6 +722,7 @@ class Sampler:
         values.update(await _bounded("tables", self._tables()))
         values.update(await _bounded("topics", self._topics()))
         values.update(await _bounded("objects", self._objects()))
+        values.update(await _bounded("machine", machine_probe()))
         values.update(self._processes(now))
         values.update(self._window(now))
         sample = Sample(now - started, "drain" if self.load.done else "load", values)
@@ -831,7 +857,7 @@ RSS_FLOOR_MB = 8.0
 class Finding:
     check: str
     series: str
-    verdict: str  # ok | FAIL | not judged
+    verdict: str  # ok | FAIL | not judged | shown (never judged)
     detail: str
 
     @property
@@ -924,6 +950,23 @@ def latency_findings(
         verdict = "FAIL" if drift > LATENCY_TOLERANCE else "ok"
         findings.append(Finding("latency drift", name, verdict, detail))
     return findings
+
+
+def machine_finding(samples: Sequence[Sample], warm_until_s: float) -> Finding:
+    """The machine probe's median, first third after warm-up vs last third: shown next to
+    the latency drift (the same thirds), never judged."""
+    timed = [s for s in samples if s.phase == "load" and s.elapsed_s >= warm_until_s]
+    first, _middle, last = thirds(
+        [s.values[("machine", "probe_ms")] for s in timed if ("machine", "probe_ms") in s.values]
+    )
+    if not first or not last:
+        return Finding("machine speed", "probe", "shown", "too few samples")
+    before, after = statistics.median(first), statistics.median(last)
+    detail = (
+        f"median {before:.1f} ms (first third) -> {after:.1f} ms (last third), "
+        f"{after / before - 1:+.0%}: the same work, timed under the run's load"
+    )
+    return Finding("machine speed", "probe", "shown", detail)
 
 
 def windowed_p99(timings: Timings, start: float, end: float, window_s: float) -> float:
@@ -1180,6 +1223,7 @@ def _report(
         load_end=run.load_end,
         window_s=config.sample_s,
     )
+    findings.append(machine_finding(sampler.samples, config.table_settle_s))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     csv_path, png_path = OUT_DIR / f"soak-{stamp}.csv", OUT_DIR / f"soak-{stamp}.png"
