@@ -13,8 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy import event, text
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+)
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -100,10 +105,24 @@ HISTORY_FIELDS = {"mission_id", "stage", "progress", "detail", "at"}
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
-    """The process's one engine; pre-ping so a restarted PostgreSQL is survived."""
-    return create_async_engine(
-        settings.database_url, pool_pre_ping=True, pool_size=10, max_overflow=10
-    )
+    """The process's one engine; a pooled connection PostgreSQL has closed (a restart)
+    is replaced at checkout, so a restarted PostgreSQL is survived.
+
+    Not SQLAlchemy's `pool_pre_ping`: with asyncpg it costs three round trips (BEGIN,
+    ping, ROLLBACK) at every checkout, which is every transaction: half of PostgreSQL's
+    transactions were those pings (docs/scaling.md). A connection that breaks without
+    asyncpg noticing fails its statement instead, which is `DatabaseUnavailable` (the
+    same as PostgreSQL going down mid-transaction) and makes SQLAlchemy renew the pool.
+    """
+    engine = create_async_engine(settings.database_url, pool_size=10, max_overflow=10)
+    event.listen(engine.sync_engine, "checkout", _replace_if_closed)
+    return engine
+
+
+def _replace_if_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """A checkout handler: the pool retries with a new connection on DisconnectionError."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("PostgreSQL closed this pooled connection")
 
 
 class UnitOfWork:
