@@ -650,14 +650,14 @@ async def transactions(base: Settings, local: LocalServices, missions: int) -> N
             rows.append((f"stage {name} (runner bookkeeping)", f"{cost}; {sql.per(missions)}"))
     table(
         f"PostgreSQL transactions per mission ({missions} missions, each component alone; "
-        "pg_stat_database, connection pre-ping round trips included)",
+        "pg_stat_database)",
         rows,
     )
 
 
 @dataclass
 class SqlCounts:
-    """Units of work (BEGIN ... COMMIT) and pool checkouts (each pre-pinged) in this process."""
+    """Units of work (BEGIN ... COMMIT) and pool checkouts in this process."""
 
     begins: int = 0
     checkouts: int = 0
