@@ -37,7 +37,7 @@ from pathlib import Path
 
 import asyncpg
 
-from bench.soak import Child, cpu_seconds, free_port, p99
+from bench.soak import Child, free_port, p99, tree_cpu_seconds
 from bench.stage_throughput import TENANT, Scratch, load_average, scratch, until
 from driftline.auth import create_api_key
 from driftline.contracts.missions import MissionCreate
@@ -205,7 +205,7 @@ async def api_rate(
     run = ApiRun(workers, seconds)
     try:
         await until(lambda: _answers(port), 120, 0.3)
-        cpu = _tree_cpu(api.pid)
+        cpu = tree_cpu_seconds(api.pid)
         spy = None
         if profile is not None:  # attached for the measured part (after the warm-up)
             out = profile / f"api-{workers}-workers.txt"
@@ -217,7 +217,7 @@ async def api_rate(
                 stderr=subprocess.DEVNULL,
             )
         await hammer(port, api_key, clients, seconds, run)
-        run.cpu_s = _tree_cpu(api.pid) - cpu
+        run.cpu_s = tree_cpu_seconds(api.pid) - cpu
         if spy is not None:
             await spy.wait()
     finally:
@@ -235,20 +235,6 @@ async def _answers(port: int) -> bool:
     line = await reader.readline()
     writer.close()
     return b" 200 " in line
-
-
-def _tree_cpu(pid: int) -> float:
-    """CPU seconds of `pid` and its children (uvicorn's worker processes)."""
-    total = cpu_seconds(pid)
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                total += _tree_cpu(int(entry.name))
-    return total
 
 
 async def _missing(settings: Settings, accepted: Sequence[str]) -> int:

@@ -432,14 +432,20 @@ def service_pids(local: LocalServices) -> dict[str, int]:
 
 
 def tree_cpu_seconds(pid: int) -> float:
-    """CPU time of `pid` and its live children (PostgreSQL's backends)."""
-    total = cpu_seconds(pid)
+    """CPU time of `pid` and its live descendants (PostgreSQL's backends, uvicorn's
+    workers), from one pass over /proc."""
+    children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                total += cpu_seconds(int(stat.parent.name))
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
         except (OSError, ValueError, IndexError):
             continue
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    tree, total = [pid], 0.0
+    while tree:
+        current = tree.pop()
+        total += cpu_seconds(current)
+        tree.extend(children.get(current, []))
     return total
 
 
