@@ -14,7 +14,10 @@ def test_asyncpg_dsn_drops_the_sqlalchemy_driver_and_keeps_the_credentials() -> 
 
 
 def test_asyncpg_dsn_for_another_database_of_the_same_server() -> None:
-    assert asyncpg_dsn(URL, "soak_1") == "postgresql://driftline:s3cret@127.0.0.1:55432/soak_1"
+    assert (
+        asyncpg_dsn(with_database(URL, "soak_1"))
+        == "postgresql://driftline:s3cret@127.0.0.1:55432/soak_1"
+    )
 
 
 def test_with_database_keeps_the_driver() -> None:
@@ -26,7 +29,7 @@ def test_a_password_with_url_characters_survives(password: str) -> None:
     """A hand-written string replacement would pass these through; the DSN must stay
     parseable with the same password."""
     url = f"postgresql+asyncpg://driftline:{quote(password, safe='')}@127.0.0.1:5432/d"
-    parts = urlsplit(asyncpg_dsn(url, "e"))
+    parts = urlsplit(asyncpg_dsn(with_database(url, "e")))
     assert parts.scheme == "postgresql"
     assert unquote(parts.password or "") == password
     assert (parts.hostname, parts.port, parts.path) == ("127.0.0.1", 5432, "/e")

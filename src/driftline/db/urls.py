@@ -11,10 +11,7 @@ def with_database(database_url: str, database: str) -> str:
     return make_url(database_url).set(database=database).render_as_string(hide_password=False)
 
 
-def asyncpg_dsn(database_url: str, database: str | None = None) -> str:
+def asyncpg_dsn(database_url: str) -> str:
     """The DSN asyncpg connects with (the settings' URL names SQLAlchemy's driver, which
-    asyncpg does not accept); optionally for another database of the same server."""
-    url = make_url(database_url).set(drivername="postgresql")
-    if database is not None:
-        url = url.set(database=database)
-    return url.render_as_string(hide_password=False)
+    asyncpg does not accept)."""
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
