@@ -439,7 +439,7 @@ class ChaosRun:
         if kind in self.processes:
             process = self.processes[kind]
             if kind == "simulate":  # while it simulates: right after it starts a run
-                count = process.log_since_start().count("simulate.start")
+                count = process.log_text().count("simulate.start")
                 await process.wait_for_line("simulate.start", 120, after=count)
             fault = Fault(kind, time.time(), kind, process.pid, log_marks=marks)
             process.kill()

@@ -37,7 +37,8 @@ from pathlib import Path
 
 import asyncpg
 
-from bench.soak import Child, free_port, p99, tree_cpu_seconds
+from bench.processes import Child, free_port, tree_cpu_seconds
+from bench.soak.load import p99
 from bench.stage_throughput import TENANT, Scratch, load_average, scratch, until
 from driftline.auth import create_api_key
 from driftline.contracts.missions import MissionCreate

@@ -30,7 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.soak import Child, rss_bytes
+from bench.processes import Child, rss_bytes
 from bench.stage_throughput import load_average, scratch, until
 from driftline.infra.manager import LocalServices
 from driftline.settings import PROJECT_ROOT, load_settings

@@ -21,12 +21,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from driftline.db.migrate import upgrade_async
-from driftline.db.urls import asyncpg_dsn, with_database
 from driftline.forcing.sample import write_sample_forcing
 from driftline.infra.manager import LocalServices, ensure_bucket
 from driftline.settings import load_settings
@@ -34,22 +31,14 @@ from driftline.simulation.leeway import SimulationRequest, seed_from_mission_id
 from driftline.simulation.pool import SimulationPool
 from driftline.telemetry import configure_tracing
 from tests.e2e.conftest import write_catalog
-from tests.helpers import mission_body
+from tests.helpers import create_database, mission_body
 from tests.pipeline import running_pipeline
 
 STAGES = ["validated", "forcing_ready", "simulated", "results_ready", "completed"]
 
 
 async def _database(admin_url: str) -> str:
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(asyncpg_dsn(admin_url))
-    try:
-        await conn.execute(f"CREATE DATABASE {name}")
-    finally:
-        await conn.close()
-    url = with_database(admin_url, name)
-    await upgrade_async(url)
-    return url
+    return await create_database(admin_url, f"bench_{uuid.uuid4().hex[:8]}")
 
 
 def span_tree(spans: list[Any], trace_id: int) -> list[str]:

@@ -39,7 +39,7 @@ TENANT = "bench-huge"
 
 def _assigned(worker: DriftlineProcess) -> int | None:
     """Partitions in the worker's last logged assignment."""
-    lines = [x for x in worker.log_since_start().splitlines() if "runner.assigned" in x]
+    lines = [x for x in worker.log_text().splitlines() if "runner.assigned" in x]
     found = re.search(r"partitions\W+(\d+)", lines[-1]) if lines else None
     return int(found.group(1)) if found else None
 

@@ -44,23 +44,17 @@ from typing import Any
 
 import asyncpg
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import Pool
 
-from bench.soak import (
-    SOAK_STAGES,
-    Child,
-    cleanup,
-    cpu_seconds,
-    create_database,
-    free_port,
-    p99,
-    rss_bytes,
-)
+from bench.processes import Child, cpu_seconds, free_port, rss_bytes
+from bench.soak.deploy import cleanup
+from bench.soak.load import p99
+from bench.soak.sampling import topic_records
+from bench.soak.stages import SOAK_STAGES
 from driftline.auth import create_api_key
 from driftline.bootstrap import stage_dependencies
 from driftline.contracts.envelope import Envelope, stage_source
@@ -72,12 +66,18 @@ from driftline.db.unit_of_work import Database
 from driftline.db.urls import asyncpg_dsn
 from driftline.infra.manager import LocalServices, ensure_bucket
 from driftline.runtime import metrics
-from driftline.runtime.kafka import create_topics, new_consumer, new_producer, topic_partitions
+from driftline.runtime.kafka import (
+    admin_client,
+    create_topics,
+    new_consumer,
+    new_producer,
+    topic_partitions,
+)
 from driftline.runtime.relay import OutboxRelay
 from driftline.runtime.runner import StageRunner
 from driftline.settings import PROJECT_ROOT, Settings, load_settings
 from tests.e2e.conftest import write_catalog
-from tests.helpers import mission_body
+from tests.helpers import create_database, mission_body
 from tests.pipeline import settings_env
 
 SECTIONS = ("runner", "bare", "workers", "relay", "api", "transactions", "simulation")
@@ -284,15 +284,7 @@ async def _assigned(runner: StageRunner) -> bool:
 
 
 async def _records(settings: Settings, name: str) -> int:
-    partitions = await topic_partitions(settings, [name])
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await consumer.start()
-    try:
-        start = await consumer.beginning_offsets(partitions)
-        end = await consumer.end_offsets(partitions)
-    finally:
-        await consumer.stop()
-    return sum(end[tp] - start[tp] for tp in partitions)
+    return (await topic_records(settings, [name]))[name]
 
 
 async def _at_least(value: int, wanted: int) -> bool:
@@ -368,12 +360,8 @@ def _runner(result: RunnerRate) -> str:
 
 
 async def committed(settings: Settings, group: str, partitions: Sequence[TopicPartition]) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await admin.start()
-    try:
+    async with admin_client(settings) as admin:
         offsets = await admin.list_consumer_group_offsets(group, partitions=list(partitions))
-    finally:
-        await admin.close()
     return sum(max(meta.offset, 0) for meta in offsets.values())
 
 

@@ -60,6 +60,21 @@ def s3_client(settings: Settings) -> Any:
     )
 
 
+async def create_database(admin_url: str, name: str) -> str:
+    """A new database `name` beside `admin_url`'s, migrated to head; returns its URL."""
+    from driftline.db.migrate import upgrade_async
+    from driftline.db.urls import asyncpg_dsn, with_database
+
+    conn = await asyncpg.connect(asyncpg_dsn(admin_url))
+    try:
+        await conn.execute(f"CREATE DATABASE {name}")
+    finally:
+        await conn.close()
+    url = with_database(admin_url, name)
+    await upgrade_async(url)
+    return url
+
+
 async def drop_database(dsn: str, name: str, attempts: int = 30) -> None:
     """Drop `name` (connecting with `dsn`), waiting out an autovacuum worker in it: FORCE
     cannot end a superuser's backend, and says InsufficientPrivilegeError instead."""

@@ -56,7 +56,7 @@ def _simulate_worker(settings: Settings, name: str, log: Path, run_id: str) -> D
 async def _started(worker: DriftlineProcess) -> None:
     worker.start()
     if not await worker.wait_for_line("runner.started", 240):
-        raise AssertionError(f"{worker.name} did not start:\n{worker.log_since_start()[-3000:]}")
+        raise AssertionError(f"{worker.name} did not start:\n{worker.log_text()[-3000:]}")
 
 
 def _two_partitions_each(workers: list[DriftlineProcess]) -> Callable[[], Awaitable[bool]]:
@@ -66,7 +66,7 @@ def _two_partitions_each(workers: list[DriftlineProcess]) -> Callable[[], Awaita
     async def check() -> bool:
         for worker in workers:
             assigned = [
-                line for line in worker.log_since_start().splitlines() if "runner.assigned" in line
+                line for line in worker.log_text().splitlines() if "runner.assigned" in line
             ]
             found = re.search(r"partitions\W+(\d+)", assigned[-1]) if assigned else None
             if found is None or int(found.group(1)) != 2:
@@ -79,7 +79,7 @@ def _two_partitions_each(workers: list[DriftlineProcess]) -> Callable[[], Awaita
 async def _first_to_start_a_shard(workers: list[DriftlineProcess]) -> DriftlineProcess:
     for _ in range(6000):
         for worker in workers:
-            if "simulate.start" in worker.log_since_start():
+            if "simulate.start" in worker.log_text():
                 return worker
         await asyncio.sleep(0.02)
     raise AssertionError("no simulate worker started a shard")
@@ -148,8 +148,8 @@ async def test_a_huge_mission_survives_a_worker_killed_mid_shard(
             assert final["status"] == "completed", final
 
             survivor = next(w for w in workers if w is not victim)
-            assert "simulate.done" in survivor.log_since_start()
-            assert "simulate.done" not in victim.log_since_start()
+            assert "simulate.done" in survivor.log_text()
+            assert "simulate.done" not in victim.log_text()
 
             async with p.client() as client:
                 results = (await client.get(f"/v1/missions/{mission_id}/results")).json()

@@ -25,7 +25,7 @@ def _worker(settings: Settings, stage: str, log: Path, run_id: str) -> Driftline
 async def _started(worker: DriftlineProcess) -> None:
     worker.start()
     if not await worker.wait_for_line("runner.started", 180):
-        raise AssertionError(f"{worker.name} did not start:\n{worker.log_since_start()[-3000:]}")
+        raise AssertionError(f"{worker.name} did not start:\n{worker.log_text()[-3000:]}")
 
 
 async def _survivors(pids: list[int], timeout_s: float) -> list[int]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from bench.soak import Sample, machine_finding, machine_probe
+from bench.soak.sampling import Sample, machine_probe
+from bench.soak.verdict import machine_finding
 
 
 def test_the_probe_times_real_work_in_a_child_process() -> None:

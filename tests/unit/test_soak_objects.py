@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.soak import object_count
+from bench.soak.sampling import object_count
 
 METRICS = """# HELP minio_bucket_usage_object_total Total number of objects
 # TYPE minio_bucket_usage_object_total gauge

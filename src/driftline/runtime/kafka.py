@@ -7,7 +7,8 @@ aiokafka can wait forever when every broker is gone (start, send_and_wait, commi
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import TypeVar
 
@@ -69,19 +70,30 @@ def retention_ms(span: timedelta) -> int:
     return int(span.total_seconds() * 1000)
 
 
+@asynccontextmanager
+async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client whose start is bounded like every other call."""
+    timeout = settings.kafka_request_timeout_s
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        request_timeout_ms=int(timeout * 1000),
+    )
+    await bounded(admin.start(), timeout, "admin start")
+    try:
+        yield admin
+    finally:
+        await admin.close()
+
+
 async def create_topics(settings: Settings, *, partitions: int | None = None) -> list[str]:
     """Create every Driftline topic that does not exist yet; returns the ones created.
 
     `partitions` sets every topic's count; otherwise each has `topic_partitions` but the
     simulate stage's input, which has `shard_topic_partitions`.
     """
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        request_timeout_ms=int(settings.kafka_request_timeout_s * 1000),
-    )
-    await bounded(admin.start(), settings.kafka_request_timeout_s, "admin start")
-    try:
-        existing = set(await bounded(admin.list_topics(), settings.kafka_request_timeout_s, "list"))
+    timeout = settings.kafka_request_timeout_s
+    async with admin_client(settings) as admin:
+        existing = set(await bounded(admin.list_topics(), timeout, "list"))
         wanted = [t for t in all_topics(settings.topic_prefix) if t not in existing]
         if not wanted:
             return []
@@ -103,29 +115,36 @@ async def create_topics(settings: Settings, *, partitions: int | None = None) ->
             for t in wanted
         ]
         try:
-            await bounded(
-                admin.create_topics(new), settings.kafka_request_timeout_s, "create topics"
-            )
+            await bounded(admin.create_topics(new), timeout, "create topics")
         except BrokerUnavailable as exc:
             if not isinstance(exc.__cause__, TopicAlreadyExistsError):
                 raise
         return wanted
-    finally:
-        await admin.close()
+
+
+async def delete_topics(settings: Settings) -> list[str]:
+    """Delete every topic under the settings' prefix; returns the ones deleted.
+
+    For runs that own their prefix (a test, a soak): the broker keeps a folder per
+    partition, and thousands left behind slow its start-up.
+    """
+    if not settings.topic_prefix:
+        raise ValueError("refusing to delete topics without a topic prefix")
+    timeout = settings.kafka_request_timeout_s
+    async with admin_client(settings) as admin:
+        existing = await bounded(admin.list_topics(), timeout, "list")
+        doomed = sorted(t for t in existing if t.startswith(settings.topic_prefix))
+        if doomed:
+            await bounded(admin.delete_topics(doomed), timeout, "delete topics")
+        return doomed
 
 
 async def topic_partitions(settings: Settings, topics: list[str]) -> list[TopicPartition]:
     """The partitions of those `topics` that exist (metadata through the admin client)."""
-    timeout = settings.kafka_request_timeout_s
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        request_timeout_ms=int(timeout * 1000),
-    )
-    await bounded(admin.start(), timeout, "admin start")
-    try:
-        described = await bounded(admin.describe_topics(topics), timeout, "describe topics")
-    finally:
-        await admin.close()
+    async with admin_client(settings) as admin:
+        described = await bounded(
+            admin.describe_topics(topics), settings.kafka_request_timeout_s, "describe topics"
+        )
     return [
         TopicPartition(info["topic"], part["partition"])
         for info in described

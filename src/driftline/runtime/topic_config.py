@@ -7,8 +7,6 @@ reports any topic whose retention differs from the policy, and exits non-zero.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient
@@ -16,7 +14,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from driftline.contracts.topics import all_topics
 from driftline.retention import RetentionPolicy
-from driftline.runtime.kafka import bounded, retention_ms
+from driftline.runtime.kafka import admin_client, bounded, retention_ms
 from driftline.settings import Settings
 
 RETENTION = "retention.ms"
@@ -41,7 +39,7 @@ def wanted_retention(settings: Settings) -> dict[str, int]:
 async def check_topics(settings: Settings) -> list[TopicRetention]:
     """Each Driftline topic's retention, as wanted and as configured."""
     wanted = wanted_retention(settings)
-    async with _admin(settings) as admin:
+    async with admin_client(settings) as admin:
         existing = set(await bounded(admin.list_topics(), _timeout(settings), "list topics"))
         names = [t for t in wanted if t in existing]
         actual = await _retention_of(admin, names, settings) if names else {}
@@ -56,7 +54,7 @@ async def apply_retention(settings: Settings) -> list[str]:
             ConfigResource(ConfigResourceType.TOPIC, r.topic, {RETENTION: str(r.wanted_ms)})
             for r in drifted
         ]
-        async with _admin(settings) as admin:
+        async with admin_client(settings) as admin:
             await bounded(admin.alter_configs(resources), _timeout(settings), "alter configs")
     return [r.topic for r in drifted]
 
@@ -79,16 +77,3 @@ async def _retention_of(
 
 def _timeout(settings: Settings) -> float:
     return settings.kafka_request_timeout_s
-
-
-@asynccontextmanager
-async def _admin(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
-    client = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        request_timeout_ms=int(settings.kafka_request_timeout_s * 1000),
-    )
-    await bounded(client.start(), settings.kafka_request_timeout_s, "admin start")
-    try:
-        yield client
-    finally:
-        await client.close()
