@@ -7,12 +7,13 @@ import uuid
 from datetime import timedelta
 
 import asyncpg
+import pytest
 
 from driftline.contracts.missions import utcnow
 from driftline.db.unit_of_work import Database
 from driftline.db.urls import asyncpg_dsn
 from driftline.runtime.housekeeping import Housekeeper
-from driftline.runtime.kafka import create_topics
+from driftline.runtime.kafka import admin_client, create_topics, delete_topics
 from driftline.runtime.topic_config import apply_retention, check_topics
 from driftline.settings import Settings
 from driftline.storage.lifecycle import configure_bucket
@@ -82,6 +83,26 @@ async def test_topics_get_their_retention_by_kind(settings: Settings) -> None:
         return all(r.ok for r in await check_topics(shorter))
 
     await eventually(applied, 30)
+
+
+async def test_delete_topics_takes_only_its_own_prefix(settings: Settings) -> None:
+    """What each test's teardown (and the soak's clean-up) runs: a neighbour's topics stay."""
+    neighbour = settings.model_copy(update={"topic_prefix": f"x{settings.topic_prefix}"})
+    mine, theirs = await create_topics(settings), await create_topics(neighbour)
+    assert mine and theirs
+    try:
+        assert await delete_topics(settings) == sorted(mine)
+
+        async def gone() -> bool:
+            async with admin_client(settings) as admin:
+                left = set(await admin.list_topics())
+            return not left & set(mine) and set(theirs) <= left
+
+        await eventually(gone, 30)
+        with pytest.raises(ValueError):
+            await delete_topics(settings.model_copy(update={"topic_prefix": ""}))
+    finally:
+        await delete_topics(neighbour)
 
 
 async def test_bucket_lifecycle_rules_are_set(settings: Settings) -> None:
