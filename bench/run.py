@@ -24,7 +24,7 @@ from typing import Any
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from driftline.forcing.sample import write_sample_forcing
+from driftline.forcing.sample import SampleForcing, write_sample_forcing
 from driftline.infra.manager import LocalServices, ensure_bucket
 from driftline.settings import load_settings
 from driftline.simulation.leeway import SimulationRequest, seed_from_mission_id
@@ -35,6 +35,25 @@ from tests.helpers import create_database, mission_body
 from tests.pipeline import running_pipeline
 
 STAGES = ["validated", "forcing_ready", "simulated", "results_ready", "completed"]
+
+
+def direct_request(
+    mission_id: str, sample: SampleForcing, particles: int, hours: int
+) -> SimulationRequest:
+    """The benchmarks' OpenDrift run without the pipeline: the demo's mission on the
+    sample forcing, seeded from its id like a mission's."""
+    return SimulationRequest(
+        mission_id=mission_id,
+        object_type=7,
+        lat=60.0,
+        lon=4.0,
+        start=datetime(2024, 1, 1, 6),
+        duration_hours=hours,
+        particles=particles,
+        seed=seed_from_mission_id(mission_id),
+        radius_m=1000,
+        forcing_paths=[sample.current_path, sample.wind_path],
+    )
 
 
 async def _database(admin_url: str) -> str:
@@ -94,20 +113,6 @@ async def main(particles: int, hours: int, repeat: int, trace: bool = False) -> 
         work / "direct", lat=60.0, lon=4.0, start=datetime(2024, 1, 1), hours=48
     )
 
-    def direct_request(i: int) -> SimulationRequest:
-        return SimulationRequest(
-            mission_id=f"bench-{i}",
-            object_type=7,
-            lat=60.0,
-            lon=4.0,
-            start=datetime(2024, 1, 1, 6),
-            duration_hours=hours,
-            particles=particles,
-            seed=seed_from_mission_id(f"bench-{i}"),
-            radius_m=1000,
-            forcing_paths=[sample.current_path, sample.wind_path],
-        )
-
     exporter = InMemorySpanExporter()
     if trace:
         configure_tracing(settings, "bench", SimpleSpanProcessor(exporter))
@@ -118,7 +123,9 @@ async def main(particles: int, hours: int, repeat: int, trace: bool = False) -> 
         await p.wait_final(await p.submit(body), timeout_s=600)  # first: topics, groups, caches
         for i in range(repeat):  # interleaved, so both sides see the same machine load
             t0 = time.perf_counter()
-            await pool.run(direct_request(i), work / f"direct-{i}.nc")
+            await pool.run(
+                direct_request(f"bench-{i}", sample, particles, hours), work / f"direct-{i}.nc"
+            )
             direct.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             mission_id = await p.submit(body)

@@ -739,8 +739,8 @@ async def simulation_cost(sizes: Sequence[tuple[int, int]]) -> None:
     pool process's largest RSS during the run, and the output's size."""
     from datetime import datetime
 
+    from bench.run import direct_request
     from driftline.forcing.sample import write_sample_forcing
-    from driftline.simulation.leeway import SimulationRequest, seed_from_mission_id
     from driftline.simulation.pool import SimulationPool
 
     work = PROJECT_ROOT / ".driftline" / "tput" / f"sim-{uuid.uuid4().hex[:6]}"
@@ -750,18 +750,7 @@ async def simulation_cost(sizes: Sequence[tuple[int, int]]) -> None:
     rows = []
     try:
         for particles, hours in sizes:
-            request = SimulationRequest(
-                mission_id=f"sim-{particles}",
-                object_type=7,
-                lat=60.0,
-                lon=4.0,
-                start=datetime(2024, 1, 1, 6),
-                duration_hours=hours,
-                particles=particles,
-                seed=seed_from_mission_id(f"sim-{particles}"),
-                radius_m=1000,
-                forcing_paths=[sample.current_path, sample.wind_path],
-            )
+            request = direct_request(f"sim-{particles}", sample, particles, hours)
             pool = SimulationPool(1, work)
             await pool.start()
             output = work / f"particles-{particles}.nc"
