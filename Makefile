@@ -67,7 +67,7 @@ chaos: install ## 200 missions under seeded faults, on services of its own (NODE
 	$(BIN)/python -m bench.chaos --nodes $(NODES) $(CHAOS_ARGS)
 
 soak: install ## 100,000 missions, retention in minutes: fails if a store keeps growing or p99 drifts
-	$(BIN)/python -m bench.soak $(SOAK_ARGS)
+	$(BIN)/python -m bench.soak --private-services $(SOAK_ARGS)
 
 LEAFLET_VERSION ?= 1.9.4
 CONSOLE_VENDOR := src/driftline/console/static/vendor/leaflet

@@ -22,7 +22,7 @@ LAYOUTS: dict[int, tuple[tuple[str, ...], ...]] = {
 @dataclass(frozen=True)
 class SoakConfig:
     missions: int = FULL_SIZE
-    rate_per_s: float = 12.0
+    rate_per_s: float = 15.0  # the rate of the full run in docs/benchmarks.md
     retention_s: float = 120.0  # every table, and every topic
     segment_s: float = 60.0  # topics roll a segment at least this often, so it can expire
     housekeeping_s: float = 15.0

@@ -59,10 +59,12 @@ def plot(samples: Sequence[Sample], path: Path, title: str, marks: dict[str, flo
             ys = [s.values.get((kind, name), float("nan")) for s in samples]
             on = right if right is not None and (kind, name) in SECONDARY else ax
             style = "--" if on is right else "-"
-            on.plot(minutes, ys, style, label=name, linewidth=1.2)
+            single = sum(y == y for y in ys) == 1  # one figure (not NaN): a point, not a line
+            on.plot(minutes, ys, style, label=name, linewidth=1.2, marker="o" if single else None)
         if log:
             ax.set_yscale("symlog" if kind != "latency_p99_s" else "log")
         _marks(ax, marks)
+        ax.set_xlim(min(minutes), max(minutes))  # a panel of one point spans the run too
         ax.set_title(label, fontsize=10)
         ax.set_xlabel("minutes")
         ax.grid(True, alpha=0.3)

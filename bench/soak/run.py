@@ -26,10 +26,11 @@ from bench.soak.deploy import (
 )
 from bench.soak.load import Completions, Load
 from bench.soak.report import DOCS_IMAGE, OUT_DIR, plot, print_findings, print_summary, write_csv
-from bench.soak.sampling import FINAL_OR_HELD, Sample, Sampler
+from bench.soak.sampling import FINAL_OR_HELD, Sample, Sampler, listed_objects
 from bench.soak.stages import SOAK_STAGES, serve_stages
 from bench.soak.verdict import (
     Finding,
+    bucket_finding,
     completion_finding,
     growth_findings,
     latency_findings,
@@ -98,7 +99,10 @@ async def drive(run: Run, receiver: LoopbackReceiver) -> list[Finding]:
         stop.set()
         await reader
         load_task.cancel()
-    return _report(run, sampler, load, completions, drained_at or time.time())
+    listed = await asyncio.to_thread(listed_objects, run.settings)
+    sampler.samples[-1].values[("objects", "listed")] = float(listed)
+    findings = _report(run, sampler, load, completions, drained_at or time.time())
+    return [*findings, bucket_finding(listed, load)]
 
 
 async def _sleep_watching(seconds: float, run: Run, load: asyncio.Task[None]) -> None:

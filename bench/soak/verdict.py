@@ -163,6 +163,15 @@ def completion_finding(load: Load, completions: Completions, last: Sample) -> Fi
     return Finding("every mission completes", "missions", "FAIL" if lost else "ok", detail)
 
 
+def bucket_finding(listed: int, load: Load) -> Finding:
+    """One object per accepted mission (simulate's particles file, under its deterministic
+    key): more is a leak of objects nothing refers to, fewer a lost result. Nothing can
+    have expired: lifecycle rules count in days."""
+    detail = f"{listed:,} objects listed after the load, {load.accepted:,} missions accepted"
+    verdict = "ok" if listed == load.accepted else "FAIL"
+    return Finding("one object per mission", "bucket", verdict, detail)
+
+
 def fmt_value(value: float) -> str:
     if abs(value) >= 2**20:
         return f"{value / 2**20:.1f} MiB" if value > 10_000_000 else f"{value:,.0f}"
