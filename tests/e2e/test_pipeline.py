@@ -116,6 +116,8 @@ async def test_redelivered_event_changes_nothing(
             until=lambda recs: bool(records_for(recs, mission_id)),
         )
         original = records_for(forcing_ready, mission_id)[0]
+        runner = p.runners["simulate"]
+        before = runner.processed  # read first: the copy may be handled before produce returns
         await produce_raw(
             p.settings,
             original.topic,
@@ -123,8 +125,6 @@ async def test_redelivered_event_changes_nothing(
             key=original.key,
             headers=list(original.headers),
         )
-        runner = p.runners["simulate"]
-        before = runner.processed
         await eventually(lambda: _consumed_past(p, original.topic, 2))
         async with p.database.unit_of_work() as uow:
             claims = await uow.processed.count(runner.group)
